@@ -1,0 +1,3 @@
+"""quantbook: reproducible A-share quantitative research reports."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Sources that write stores: ``synthetic`` (embedded default), ``files`` (your exports)."""

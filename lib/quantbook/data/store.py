@@ -1,0 +1,378 @@
+"""The data store: Parquet tables under ``data/<name>/`` with one read API.
+
+Layout of a store folder::
+
+    data/<name>/
+        store.json                 metadata: source, parameters, span, tables, unavailable items
+        <table>.parquet            one file per table of :mod:`quantbook.data.schema`
+        validation_report.parquet  soft findings of the validation (table, rule, column, count, example)
+
+Writes go through :class:`StoreWriter`, which validates every table, writes into a temporary
+sibling folder and swaps it in only when everything succeeded: an interrupted build or import
+leaves the previous store as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from quantbook.data.calendar import DateLike, TradingCalendar
+from quantbook.data.schema import TABLES, TableSpec, table
+from quantbook.data.validate import Finding, coerce, validate_table
+
+FORMAT_VERSION = 1
+META_FILE = "store.json"
+REPORT_TABLE = "validation_report"
+
+
+class StoreNotFoundError(FileNotFoundError):
+    """No store of that name exists under the data root."""
+
+
+class DataUnavailableError(LookupError):
+    """A table or column is not available in this store (the reason is in the message)."""
+
+
+def repo_root() -> Path:
+    """The repository root (``QUANTBOOK_ROOT`` overrides): the folder holding ``pyproject.toml``."""
+    env = os.environ.get("QUANTBOOK_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").exists() and (parent / "lib" / "quantbook").is_dir():
+            return parent
+    return Path.cwd()
+
+
+def data_root() -> Path:
+    """Folder holding the stores: ``QUANTBOOK_DATA`` or ``<repo>/data``."""
+    env = os.environ.get("QUANTBOOK_DATA")
+    return Path(env).resolve() if env else repo_root() / "data"
+
+
+def list_stores(root: Path | None = None) -> list[str]:
+    """Names of the stores under ``root`` (default :func:`data_root`)."""
+    root = root or data_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / META_FILE).is_file() and not p.name.startswith("."))
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Store:
+    """A read-only view of one store.
+
+    Parameters
+    ----------
+    path
+        The store folder (``data/<name>``).
+
+    Examples
+    --------
+    >>> store = open_store("smoke")                                     # doctest: +SKIP
+    >>> bars = store.read("daily_bars", start="2024-01-01", codes=["600000.SH"])  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        meta_path = self.path / META_FILE
+        if not meta_path.is_file():
+            raise StoreNotFoundError(f"no store at {self.path} (missing {META_FILE})")
+        self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        self.name: str = self.meta.get("name", self.path.name)
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def __repr__(self) -> str:
+        span = self.meta.get("span", {})
+        return f"Store({self.name!r}, source={self.source!r}, {span.get('start')}..{span.get('end')})"
+
+    # -- metadata -------------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        return str(self.meta.get("source", "unknown"))
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.source == "synthetic"
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.meta["span"]["start"])
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return pd.Timestamp(self.meta["span"]["end"])
+
+    def tables(self) -> list[str]:
+        """Tables stored as files (minute bars generated on demand are not listed)."""
+        return sorted(self.meta.get("tables", {}))
+
+    def unavailable(self) -> dict[str, str]:
+        """``{"table" or "table.column": reason}`` for everything this store cannot provide."""
+        return dict(self.meta.get("unavailable", {}))
+
+    def has(self, table_name: str, column: str | None = None) -> bool:
+        """Whether the table (and column) holds data in this store."""
+        if table_name == "minute_bars" and column is None:
+            return "minute_bars" in self.meta.get("tables", {}) or bool(self.meta.get("minute_source"))
+        if table_name not in self.meta.get("tables", {}):
+            return False
+        return column is None or f"{table_name}.{column}" not in self.meta.get("unavailable", {})
+
+    def require(self, table_name: str, column: str | None = None) -> None:
+        """Raise :class:`DataUnavailableError` with the recorded reason unless available."""
+        if self.has(table_name, column):
+            return
+        key = table_name if column is None else f"{table_name}.{column}"
+        reason = self.unavailable().get(key) or self.unavailable().get(table_name) or "not in this store"
+        raise DataUnavailableError(f"store {self.name!r}: {key} is unavailable: {reason}")
+
+    def calendar(self) -> TradingCalendar:
+        """The SSE calendar restricted to the store's span."""
+        return TradingCalendar(self.start, self.end)
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the table files' names and contents (16 hex digits), for provenance."""
+        h = hashlib.sha256()
+        for p in sorted(self.path.glob("*.parquet")):
+            h.update(p.name.encode())
+            h.update(_file_sha256(p).encode())
+        return h.hexdigest()[:16]
+
+    def validation_report(self) -> pd.DataFrame:
+        """Soft findings recorded when the store was written."""
+        p = self.path / f"{REPORT_TABLE}.parquet"
+        if not p.exists():
+            return pd.DataFrame(columns=["table", "rule", "column", "count", "example"])
+        return pd.read_parquet(p)
+
+    # -- reading --------------------------------------------------------------------------
+    def read(
+        self,
+        table_name: str,
+        *,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        codes: Iterable[str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Read a table, filtered by date range, codes and columns.
+
+        Parameters
+        ----------
+        table_name
+            A table of :data:`quantbook.data.schema.TABLES`.
+        start, end
+            Inclusive bounds on the table's date column. For spell tables, spells that overlap
+            ``[start, end]`` are returned.
+        codes
+            Keep only these codes (the ``code`` column).
+        columns
+            Columns to return (default: all).
+        """
+        spec = table(table_name)
+        if table_name == "minute_bars" and "minute_bars" not in self.meta.get("tables", {}):
+            return self.minute_bars(self.calendar().range(start, end), codes=codes, columns=columns)
+        self.require(table_name)
+        if columns is not None:
+            missing = [c for c in columns if c not in spec.column_names]
+            if missing:
+                raise KeyError(f"table {table_name!r} has no column(s) {missing}")
+            for c in columns:
+                self.require(table_name, c)
+        filters: list[tuple[str, str, Any]] = []
+        if spec.kind == "spells":
+            if end is not None:
+                filters.append(("start", "<=", pd.Timestamp(end)))
+        elif spec.date_column is not None:
+            if start is not None:
+                filters.append((spec.date_column, ">=", pd.Timestamp(start)))
+            if end is not None:
+                filters.append((spec.date_column, "<=", pd.Timestamp(end)))
+        code_list = None if codes is None else list(dict.fromkeys(codes))
+        if code_list is not None:
+            filters.append(("code", "in", code_list))
+        path = self.path / f"{table_name}.parquet"
+        df = pq.read_table(path, columns=list(columns) if columns else None, filters=filters or None).to_pandas()
+        if spec.kind == "spells" and start is not None and "end" in df.columns:
+            df = df[df["end"].isna() | (df["end"] > pd.Timestamp(start))]
+        return df.reset_index(drop=True)
+
+    def panel(
+        self,
+        field: str,
+        *,
+        table_name: str = "daily_bars",
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        codes: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """A wide ``date x code`` frame of one field (NaN where a stock has no row)."""
+        df = self.read(table_name, start=start, end=end, codes=codes, columns=["date", "code", field])
+        return df.pivot(index="date", columns="code", values=field).sort_index()
+
+    def minute_bars(
+        self,
+        dates: Iterable[DateLike],
+        *,
+        codes: Iterable[str] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """One-minute bars for the given days: read if stored, else regenerated by the source."""
+        date_list = [pd.Timestamp(d) for d in dates]
+        if "minute_bars" in self.meta.get("tables", {}):
+            df = self.read(
+                "minute_bars", start=min(date_list), end=max(date_list), codes=codes, columns=columns
+            )
+            return df[df["date"].isin(date_list)].reset_index(drop=True)
+        gen = self.meta.get("minute_source")
+        if not gen:
+            self.require("minute_bars")
+        module = importlib.import_module(gen["module"])
+        out: pd.DataFrame = module.regenerate_minutes(self, date_list, codes=codes)
+        return out if columns is None else out[list(columns)]
+
+
+def open_store(name: str = "default", *, root: Path | None = None) -> Store:
+    """Open the store ``name`` under ``root`` (default :func:`data_root`).
+
+    Raises
+    ------
+    StoreNotFoundError
+        With the command that builds it, if it does not exist.
+    """
+    path = (root or data_root()) / name
+    if not (path / META_FILE).is_file():
+        known = list_stores(root)
+        raise StoreNotFoundError(
+            f"no data store {name!r} under {path.parent} (known: {', '.join(known) or 'none'}). "
+            f"Build one with: quantbook data build --source synthetic --preset default --name {name}"
+        )
+    return Store(path)
+
+
+class StoreWriter:
+    """Write a store atomically: validate every table, then swap the folder in at commit.
+
+    Use as a context manager; leaving the block without :meth:`commit` (or with an
+    exception) discards everything written, and an existing store of the same name stays.
+
+    Parameters
+    ----------
+    name
+        Store name (folder under the data root).
+    source
+        ``synthetic``, ``files`` or ``akshare``.
+    params
+        Source parameters recorded in ``store.json`` (preset, seed, paths, mapping...).
+    """
+
+    def __init__(
+        self, name: str, *, source: str, params: dict[str, Any] | None = None, root: Path | None = None
+    ) -> None:
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"invalid store name {name!r}")
+        self.name = name
+        self.root = root or data_root()
+        self.final = self.root / name
+        self.tmp = self.root / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+        self.meta: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "name": name,
+            "source": source,
+            "params": params or {},
+            "tables": {},
+            "unavailable": {},
+        }
+        self.findings: list[Finding] = []
+        self._committed = False
+        self._span: list[pd.Timestamp] = []
+
+    def __enter__(self) -> StoreWriter:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._committed:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def mark_unavailable(self, item: str, reason: str) -> None:
+        """Record a table (``"minute_bars"``) or column (``"daily_bars.num_trades"``) as unavailable."""
+        self.meta["unavailable"][item] = reason
+
+    def write(self, table_name: str, df: pd.DataFrame, *, context: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Coerce ``df`` to the schema, validate it (hard errors raise), and write it.
+
+        Optional columns absent from ``df`` are recorded as unavailable. Returns the coerced frame.
+        """
+        spec: TableSpec = table(table_name)
+        missing_optional = [c.name for c in spec.columns if not c.required and c.name not in df.columns]
+        data = coerce(spec, df)
+        for c in missing_optional:
+            key = f"{table_name}.{c}"
+            self.meta["unavailable"].setdefault(key, "not provided by the source")
+        self.findings.extend(validate_table(spec, data, context=context or {}))
+        path = self.tmp / f"{table_name}.parquet"
+        arrow = pa.Table.from_pandas(data, preserve_index=False)
+        pq.write_table(arrow, path, compression="zstd", row_group_size=256 * 1024, write_statistics=True)
+        self.meta["tables"][table_name] = {"rows": len(data), "columns": list(data.columns)}
+        if spec.date_column and spec.kind == "panel" and len(data):
+            self._span += [data[spec.date_column].min(), data[spec.date_column].max()]
+        return data
+
+    def commit(self, *, extra_meta: dict[str, Any] | None = None) -> Store:
+        """Write metadata and the validation report, then swap the new store in."""
+        if extra_meta:
+            self.meta.update(extra_meta)
+        if "span" not in self.meta and self._span:
+            self.meta["span"] = {
+                "start": str(min(self._span).date()),
+                "end": str(max(self._span).date()),
+            }
+        for t in TABLES.values():
+            if t.name not in self.meta["tables"] and t.name not in self.meta["unavailable"]:
+                if t.name == "minute_bars" and self.meta.get("minute_source"):
+                    continue
+                self.meta["unavailable"][t.name] = "not provided by the source"
+        report = pd.DataFrame(
+            [f.as_row() for f in self.findings], columns=["table", "rule", "column", "count", "example"]
+        )
+        report["count"] = report["count"].astype(np.int64)
+        pq.write_table(pa.Table.from_pandas(report, preserve_index=False), self.tmp / f"{REPORT_TABLE}.parquet")
+        self.meta["validation"] = {"findings": len(self.findings), "flagged_rows": int(report["count"].sum())}
+        self.meta["unavailable"] = dict(sorted(self.meta["unavailable"].items()))
+        (self.tmp / META_FILE).write_text(json.dumps(self.meta, indent=2, ensure_ascii=False, default=str) + "\n")
+        old = None
+        if self.final.exists():
+            old = self.root / f".{self.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(self.final, old)
+        os.rename(self.tmp, self.final)
+        self._committed = True
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return Store(self.final)
