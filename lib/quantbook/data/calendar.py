@@ -29,7 +29,11 @@ class SnappedDateWarning(UserWarning):
 
 @functools.lru_cache(maxsize=1)
 def _xshg_sessions() -> pd.DatetimeIndex:
-    cal = xcals.get_calendar("XSHG", start=_FIRST)
+    with warnings.catch_warnings():
+        # exchange-calendars 4.13 trips a pandas 4 deprecation inside its own constructor
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="exchange_calendars")
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+        cal = xcals.get_calendar("XSHG", start=_FIRST)
     idx = pd.DatetimeIndex(cal.sessions).tz_localize(None)
     return pd.DatetimeIndex(idx.values.astype("datetime64[ns]"), name="date")
 
