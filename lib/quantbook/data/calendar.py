@@ -81,10 +81,12 @@ class TradingCalendar:
     def previous_or_same(self, date: DateLike, *, warn: bool = True) -> pd.Timestamp:
         """The trading day on or before ``date``; warns with :class:`SnappedDateWarning` if moved."""
         ts = pd.Timestamp(date).normalize()
-        i = self.sessions.searchsorted(ts, side="right") - 1
+        i = int(self.sessions.searchsorted(ts, side="right")) - 1
         if i < 0:
-            raise ValueError(f"{ts.date()} is before the calendar's first session {self.first.date()}")
-        out = self.sessions[i]
+            raise ValueError(
+                f"{ts.date()} is before the calendar's first session {self.first.date()}"
+            )
+        out = pd.Timestamp(self.sessions[i])
         if out != ts and warn:
             warnings.warn(
                 f"{ts.date()} is not a trading day; using the previous trading day {out.date()}",
@@ -96,9 +98,12 @@ class TradingCalendar:
     def offset(self, date: DateLike, n: int) -> pd.Timestamp:
         """The session ``n`` trading days after (n > 0) or before (n < 0) the session ``date``."""
         i = self.sessions.get_loc(pd.Timestamp(date))
-        j = int(i) + n
+        assert isinstance(i, int), "sessions are unique"
+        j = i + n
         if not 0 <= j < len(self.sessions):
-            raise IndexError(f"{n:+d} sessions from {pd.Timestamp(date).date()} is outside the calendar")
+            raise IndexError(
+                f"{n:+d} sessions from {pd.Timestamp(date).date()} is outside the calendar"
+            )
         return self.sessions[j]
 
     def period_ends(
@@ -110,24 +115,28 @@ class TradingCalendar:
         month/week is included only when the calendar extends past it.
         """
         s = _xshg_sessions()
+        key: np.ndarray
         if freq == "M":
-            key = s.year * 100 + s.month
+            key = np.asarray(s.year * 100 + s.month)
         elif freq == "W":
             iso = s.isocalendar()
-            key = (iso["year"] * 100 + iso["week"]).to_numpy()
+            key = np.asarray(iso["year"] * 100 + iso["week"])
         else:
             raise ValueError(f"freq must be 'M' or 'W', got {freq!r}")
-        key = np.asarray(key)
         is_end = np.r_[key[1:] != key[:-1], False]
         ends = s[is_end]
         lo = self.first if start is None else max(pd.Timestamp(start), self.first)
         hi = self.last if end is None else min(pd.Timestamp(end), self.last)
         return ends[(ends >= lo) & (ends <= hi)]
 
-    def month_ends(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DatetimeIndex:
+    def month_ends(
+        self, start: DateLike | None = None, end: DateLike | None = None
+    ) -> pd.DatetimeIndex:
         """Last trading day of each month in ``[start, end]``."""
         return self.period_ends("M", start, end)
 
-    def week_ends(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DatetimeIndex:
+    def week_ends(
+        self, start: DateLike | None = None, end: DateLike | None = None
+    ) -> pd.DatetimeIndex:
         """Last trading day of each week in ``[start, end]``."""
         return self.period_ends("W", start, end)

@@ -70,7 +70,12 @@ def _spells(name: str, doc: str, value_doc: str) -> TableSpec:
         columns=(
             Column("code", "str", "instrument code"),
             Column("start", "date", "first day the value holds (inclusive)"),
-            Column("end", "date", "first day it no longer holds (exclusive); NaT = still in force", nullable=True),
+            Column(
+                "end",
+                "date",
+                "first day it no longer holds (exclusive); NaT = still in force",
+                nullable=True,
+            ),
             Column("value", "str", value_doc),
         ),
         key=("code", "start"),
@@ -90,12 +95,21 @@ TABLES: dict[str, TableSpec] = {
                 Column("name", "str", "short name"),
                 Column("board", "str", "main | chinext | star | bse"),
                 Column("list_date", "date", "first trading day"),
-                Column("delist_date", "date", "first day no longer listed; NaT while listed", nullable=True),
+                Column(
+                    "delist_date",
+                    "date",
+                    "first day no longer listed; NaT while listed",
+                    nullable=True,
+                ),
             ),
             key=("code",),
         ),
         _spells("st_status", "Special-treatment spells.", "ST or *ST"),
-        _spells("industry", "Shenwan 2021 level-1 industry spells.", "2-digit SW2021 level-1 code, see SW_L1"),
+        _spells(
+            "industry",
+            "Shenwan 2021 level-1 industry spells.",
+            "2-digit SW2021 level-1 code, see SW_L1",
+        ),
         TableSpec(
             name="daily_bars",
             kind="panel",
@@ -107,17 +121,41 @@ TABLES: dict[str, TableSpec] = {
                 Column("high", "float", "high price, CNY"),
                 Column("low", "float", "low price, CNY"),
                 Column("close", "float", "close price, CNY"),
-                Column("prev_close", "float", "exchange reference previous close (ex-rights adjusted), CNY"),
+                Column(
+                    "prev_close",
+                    "float",
+                    "exchange reference previous close (ex-rights adjusted), CNY",
+                ),
                 Column("volume", "float", "shares traded"),
                 Column("amount", "float", "value traded, CNY"),
                 Column("num_trades", "float", "number of trades", required=False, nullable=True),
-                Column("price_1130", "float", "last price of the morning session (11:30)", required=False, nullable=True),
+                Column(
+                    "price_1130",
+                    "float",
+                    "last price of the morning session (11:30)",
+                    required=False,
+                    nullable=True,
+                ),
                 Column("float_shares", "float", "free-float shares", required=False, nullable=True),
                 Column("total_shares", "float", "total shares", required=False, nullable=True),
-                Column("adj_factor", "float", "cumulative back-adjustment factor (close * adj_factor is the adjusted close)"),
+                Column(
+                    "adj_factor",
+                    "float",
+                    "cumulative back-adjustment factor (close * adj_factor is the adjusted close)",
+                ),
                 Column("is_suspended", "bool", "no trading on this day"),
-                Column("limit_up", "float", "upper price limit; NaN when no limit applies", nullable=True),
-                Column("limit_down", "float", "lower price limit; NaN when no limit applies", nullable=True),
+                Column(
+                    "limit_up",
+                    "float",
+                    "upper price limit; NaN when no limit applies",
+                    nullable=True,
+                ),
+                Column(
+                    "limit_down",
+                    "float",
+                    "lower price limit; NaN when no limit applies",
+                    nullable=True,
+                ),
             ),
             key=("date", "code"),
             date_column="date",
@@ -157,7 +195,9 @@ TABLES: dict[str, TableSpec] = {
                 Column("ann_date", "date", "announcement date (first day the numbers are known)"),
                 Column("revenue", "float", "single-quarter operating revenue, CNY"),
                 Column("gross_profit", "float", "single-quarter gross profit, CNY"),
-                Column("net_profit", "float", "single-quarter net profit attributable to parent, CNY"),
+                Column(
+                    "net_profit", "float", "single-quarter net profit attributable to parent, CNY"
+                ),
                 Column("operating_cash_flow", "float", "single-quarter operating cash flow, CNY"),
                 Column("dividends", "float", "cash dividends declared in the quarter, CNY"),
                 Column("total_assets", "float", "period-end total assets, CNY"),
@@ -173,12 +213,17 @@ TABLES: dict[str, TableSpec] = {
         TableSpec(
             name="index_info",
             kind="static",
-            doc="Indices: broad pools, SW industry indices, size indices, bond indices.",
+            doc="Indices: broad pools, SW industry indices, size and style indices, bond indices.",
             columns=(
                 Column("code", "str", "index code, e.g. 000300.SH"),
                 Column("name", "str", "index name"),
-                Column("category", "str", "broad | size | industry | bond"),
-                Column("pool", "str", "pool id used by index_members (e.g. csi300), empty if none", nullable=True),
+                Column("category", "str", "broad | size | industry | style | bond"),
+                Column(
+                    "pool",
+                    "str",
+                    "pool id used by index_members (e.g. csi300), empty if none",
+                    nullable=True,
+                ),
             ),
             key=("code",),
             required=False,
@@ -194,8 +239,20 @@ TABLES: dict[str, TableSpec] = {
                 Column("high", "float", "high level"),
                 Column("low", "float", "low level"),
                 Column("close", "float", "close level"),
-                Column("volume", "float", "shares traded by constituents", required=False, nullable=True),
-                Column("amount", "float", "value traded by constituents, CNY", required=False, nullable=True),
+                Column(
+                    "volume",
+                    "float",
+                    "shares traded by constituents",
+                    required=False,
+                    nullable=True,
+                ),
+                Column(
+                    "amount",
+                    "float",
+                    "value traded by constituents, CNY",
+                    required=False,
+                    nullable=True,
+                ),
             ),
             key=("date", "code"),
             date_column="date",
@@ -209,7 +266,12 @@ TABLES: dict[str, TableSpec] = {
                 Column("index_code", "str", "index code"),
                 Column("code", "str", "member stock code"),
                 Column("start", "date", "first day of membership"),
-                Column("end", "date", "first day no longer a member; NaT = still a member", nullable=True),
+                Column(
+                    "end",
+                    "date",
+                    "first day no longer a member; NaT = still a member",
+                    nullable=True,
+                ),
             ),
             key=("index_code", "code", "start"),
             date_column="start",
@@ -340,3 +402,24 @@ def table(name: str) -> TableSpec:
         return TABLES[name]
     except KeyError:
         raise KeyError(f"unknown table {name!r}; known tables: {', '.join(TABLES)}") from None
+
+
+def schema_markdown() -> str:
+    """The schema as markdown tables (the generated part of ``data/README.md``)."""
+    out = []
+    for t in TABLES.values():
+        key = ", ".join(t.key)
+        out.append(f"### `{t.name}`\n\n{t.doc} Key: ({key}).{'' if t.required else ' Optional.'}\n")
+        out.append("| column | type | required | nullable | meaning |\n|---|---|---|---|---|")
+        for c in t.columns:
+            out.append(
+                f"| `{c.name}` | {c.dtype} | {'yes' if c.required else 'no'} | {'yes' if c.nullable else 'no'} | {c.doc} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+if (
+    __name__ == "__main__"
+):  # python -m quantbook.data.schema  -> the schema section of data/README.md
+    print(schema_markdown())

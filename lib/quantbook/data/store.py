@@ -70,7 +70,9 @@ def list_stores(root: Path | None = None) -> list[str]:
     root = root or data_root()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / META_FILE).is_file() and not p.name.startswith("."))
+    return sorted(
+        p.name for p in root.iterdir() if (p / META_FILE).is_file() and not p.name.startswith(".")
+    )
 
 
 def _file_sha256(path: Path) -> str:
@@ -106,7 +108,9 @@ class Store:
 
     def __repr__(self) -> str:
         span = self.meta.get("span", {})
-        return f"Store({self.name!r}, source={self.source!r}, {span.get('start')}..{span.get('end')})"
+        return (
+            f"Store({self.name!r}, source={self.source!r}, {span.get('start')}..{span.get('end')})"
+        )
 
     # -- metadata -------------------------------------------------------------------------
     @property
@@ -136,7 +140,9 @@ class Store:
     def has(self, table_name: str, column: str | None = None) -> bool:
         """Whether the table (and column) holds data in this store."""
         if table_name == "minute_bars" and column is None:
-            return "minute_bars" in self.meta.get("tables", {}) or bool(self.meta.get("minute_source"))
+            return "minute_bars" in self.meta.get("tables", {}) or bool(
+                self.meta.get("minute_source")
+            )
         if table_name not in self.meta.get("tables", {}):
             return False
         return column is None or f"{table_name}.{column}" not in self.meta.get("unavailable", {})
@@ -146,7 +152,9 @@ class Store:
         if self.has(table_name, column):
             return
         key = table_name if column is None else f"{table_name}.{column}"
-        reason = self.unavailable().get(key) or self.unavailable().get(table_name) or "not in this store"
+        reason = (
+            self.unavailable().get(key) or self.unavailable().get(table_name) or "not in this store"
+        )
         raise DataUnavailableError(f"store {self.name!r}: {key} is unavailable: {reason}")
 
     def calendar(self) -> TradingCalendar:
@@ -156,10 +164,17 @@ class Store:
     def fingerprint(self) -> str:
         """SHA-256 over the table files' names and contents (16 hex digits), for provenance."""
         h = hashlib.sha256()
-        for p in sorted(self.path.glob("*.parquet")):
-            h.update(p.name.encode())
+        for p in sorted(self.path.rglob("*.parquet")):
+            h.update(p.relative_to(self.path).as_posix().encode())
             h.update(_file_sha256(p).encode())
         return h.hexdigest()[:16]
+
+    def read_extra(self, relpath: str) -> pd.DataFrame:
+        """Read a source-specific table written with :meth:`StoreWriter.write_extra`."""
+        path = self.path / f"{relpath}.parquet"
+        if not path.is_file():
+            raise DataUnavailableError(f"store {self.name!r} has no table {relpath!r}")
+        return pd.read_parquet(path)
 
     def validation_report(self) -> pd.DataFrame:
         """Soft findings recorded when the store was written."""
@@ -215,7 +230,9 @@ class Store:
         if code_list is not None:
             filters.append(("code", "in", code_list))
         path = self.path / f"{table_name}.parquet"
-        df = pq.read_table(path, columns=list(columns) if columns else None, filters=filters or None).to_pandas()
+        df = pq.read_table(
+            path, columns=list(columns) if columns else None, filters=filters or None
+        ).to_pandas()
         if spec.kind == "spells" and start is not None and "end" in df.columns:
             df = df[df["end"].isna() | (df["end"] > pd.Timestamp(start))]
         return df.reset_index(drop=True)
@@ -230,7 +247,9 @@ class Store:
         codes: Iterable[str] | None = None,
     ) -> pd.DataFrame:
         """A wide ``date x code`` frame of one field (NaN where a stock has no row)."""
-        df = self.read(table_name, start=start, end=end, codes=codes, columns=["date", "code", field])
+        df = self.read(
+            table_name, start=start, end=end, codes=codes, columns=["date", "code", field]
+        )
         return df.pivot(index="date", columns="code", values=field).sort_index()
 
     def minute_bars(
@@ -244,12 +263,17 @@ class Store:
         date_list = [pd.Timestamp(d) for d in dates]
         if "minute_bars" in self.meta.get("tables", {}):
             df = self.read(
-                "minute_bars", start=min(date_list), end=max(date_list), codes=codes, columns=columns
+                "minute_bars",
+                start=min(date_list),
+                end=max(date_list),
+                codes=codes,
+                columns=columns,
             )
             return df[df["date"].isin(date_list)].reset_index(drop=True)
         gen = self.meta.get("minute_source")
         if not gen:
             self.require("minute_bars")
+            raise DataUnavailableError(f"store {self.name!r}: minute_bars are unavailable")
         module = importlib.import_module(gen["module"])
         out: pd.DataFrame = module.regenerate_minutes(self, date_list, codes=codes)
         return out if columns is None else out[list(columns)]
@@ -290,7 +314,12 @@ class StoreWriter:
     """
 
     def __init__(
-        self, name: str, *, source: str, params: dict[str, Any] | None = None, root: Path | None = None
+        self,
+        name: str,
+        *,
+        source: str,
+        params: dict[str, Any] | None = None,
+        root: Path | None = None,
     ) -> None:
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"invalid store name {name!r}")
@@ -316,7 +345,10 @@ class StoreWriter:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if not self._committed:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -325,13 +357,17 @@ class StoreWriter:
         """Record a table (``"minute_bars"``) or column (``"daily_bars.num_trades"``) as unavailable."""
         self.meta["unavailable"][item] = reason
 
-    def write(self, table_name: str, df: pd.DataFrame, *, context: dict[str, Any] | None = None) -> pd.DataFrame:
+    def write(
+        self, table_name: str, df: pd.DataFrame, *, context: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Coerce ``df`` to the schema, validate it (hard errors raise), and write it.
 
         Optional columns absent from ``df`` are recorded as unavailable. Returns the coerced frame.
         """
         spec: TableSpec = table(table_name)
-        missing_optional = [c.name for c in spec.columns if not c.required and c.name not in df.columns]
+        missing_optional = [
+            c.name for c in spec.columns if not c.required and c.name not in df.columns
+        ]
         data = coerce(spec, df)
         for c in missing_optional:
             key = f"{table_name}.{c}"
@@ -339,11 +375,24 @@ class StoreWriter:
         self.findings.extend(validate_table(spec, data, context=context or {}))
         path = self.tmp / f"{table_name}.parquet"
         arrow = pa.Table.from_pandas(data, preserve_index=False)
-        pq.write_table(arrow, path, compression="zstd", row_group_size=256 * 1024, write_statistics=True)
+        pq.write_table(
+            arrow, path, compression="zstd", row_group_size=256 * 1024, write_statistics=True
+        )
         self.meta["tables"][table_name] = {"rows": len(data), "columns": list(data.columns)}
         if spec.date_column and spec.kind == "panel" and len(data):
             self._span += [data[spec.date_column].min(), data[spec.date_column].max()]
         return data
+
+    def write_extra(self, relpath: str, df: pd.DataFrame) -> None:
+        """Write a source-specific table outside the schema (e.g. a simulator's ground truth).
+
+        Such tables live in sub-folders of the store, are covered by the fingerprint, and are
+        never read by reports.
+        """
+        path = self.tmp / f"{relpath}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, compression="zstd")
+        self.meta.setdefault("extra_tables", []).append(relpath)
 
     def commit(self, *, extra_meta: dict[str, Any] | None = None) -> Store:
         """Write metadata and the validation report, then swap the new store in."""
@@ -360,13 +409,21 @@ class StoreWriter:
                     continue
                 self.meta["unavailable"][t.name] = "not provided by the source"
         report = pd.DataFrame(
-            [f.as_row() for f in self.findings], columns=["table", "rule", "column", "count", "example"]
+            [f.as_row() for f in self.findings],
+            columns=["table", "rule", "column", "count", "example"],
         )
         report["count"] = report["count"].astype(np.int64)
-        pq.write_table(pa.Table.from_pandas(report, preserve_index=False), self.tmp / f"{REPORT_TABLE}.parquet")
-        self.meta["validation"] = {"findings": len(self.findings), "flagged_rows": int(report["count"].sum())}
+        pq.write_table(
+            pa.Table.from_pandas(report, preserve_index=False), self.tmp / f"{REPORT_TABLE}.parquet"
+        )
+        self.meta["validation"] = {
+            "findings": len(self.findings),
+            "flagged_rows": int(report["count"].sum()),
+        }
         self.meta["unavailable"] = dict(sorted(self.meta["unavailable"].items()))
-        (self.tmp / META_FILE).write_text(json.dumps(self.meta, indent=2, ensure_ascii=False, default=str) + "\n")
+        (self.tmp / META_FILE).write_text(
+            json.dumps(self.meta, indent=2, ensure_ascii=False, default=str) + "\n"
+        )
         old = None
         if self.final.exists():
             old = self.root / f".{self.name}.old-{uuid.uuid4().hex[:8]}"
