@@ -6,6 +6,12 @@ Data commands::
     quantbook data import PATH... --name NAME [--mapping MAPPING]
     quantbook data validate NAME
     quantbook data info NAME
+
+Report commands::
+
+    quantbook run REPORT [--as-of DATE] [--data NAME] [--params FILE] [-p key=value ...]
+    quantbook run-due [--until DATE] [--data NAME] [--report REPORT ...] [--dry-run]
+    quantbook book [--data NAME] [--no-build]
 """
 
 from __future__ import annotations
@@ -65,6 +71,55 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from quantbook.runner import ReportFailedError, run_report
+
+    try:
+        res = run_report(
+            args.report,
+            args.as_of,
+            data=args.data,
+            params_file=args.params,
+            overrides=args.param or [],
+        )
+    except ReportFailedError as e:
+        print(f"quantbook run: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"{res.report} {res.as_of}: wrote {res.notebook} and {res.metrics.name} in {res.seconds:.1f} s"
+    )
+    return 0
+
+
+def _cmd_run_due(args: argparse.Namespace) -> int:
+    from quantbook.runner import due_runs, run_due
+
+    if args.dry_run:
+        due = due_runs(until=args.until, data=args.data, reports=args.report)
+        for d in due:
+            print(f"{d.report} {d.as_of} (data {d.data})")
+        print(f"{len(due)} run(s) due")
+        return 0
+    res = run_due(until=args.until, data=args.data, reports=args.report, progress=not args.quiet)
+    print(f"run-due: {len(res.done)} run(s) done, {len(res.failed)} failed, {len(res.due)} due")
+    for item, _err in res.failed:
+        print(f"  FAILED {item.report} {item.as_of}", file=sys.stderr)
+    return 0 if res.ok else 1
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from quantbook.runner import BookBuildError, build_book
+
+    try:
+        res = build_book(data=args.data, build=not args.no_build, quiet=not args.verbose)
+    except BookBuildError as e:
+        print(f"quantbook book: {e}", file=sys.stderr)
+        return 1
+    what = "generated pages" if args.no_build else f"built the site in {res.html}"
+    print(f"quantbook book: {what} ({len(res.pages)} generated page(s), {res.seconds:.1f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``quantbook`` command."""
     p = argparse.ArgumentParser(prog="quantbook", description="Reproducible A-share research reports.")
@@ -95,6 +150,51 @@ def build_parser() -> argparse.ArgumentParser:
     n = dsub.add_parser("info", help="coverage, tables and unavailable items of a store")
     n.add_argument("name")
     n.set_defaults(func=_cmd_data_info)
+
+    r = sub.add_parser("run", help="execute a report notebook for an as-of date (papermill)")
+    r.add_argument("report", help="report name: a notebook under notebooks/ (e.g. market_overview)")
+    r.add_argument(
+        "--as-of",
+        dest="as_of",
+        default=None,
+        help="as-of date YYYY-MM-DD or 'latest' (default: from the parameters)",
+    )
+    r.add_argument(
+        "--data", default=None, help="store name (default: the report's params/REPORT.yml)"
+    )
+    r.add_argument(
+        "--params", default=None, help="YAML file of parameters merged over params/REPORT.yml"
+    )
+    r.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="one parameter, value parsed as YAML (repeatable)",
+    )
+    r.set_defaults(func=_cmd_run)
+
+    d = sub.add_parser(
+        "run-due", help="run every scheduled report date (params/schedule.yml) without a page"
+    )
+    d.add_argument(
+        "--until", default=None, help="last date to consider (default: the store's last date)"
+    )
+    d.add_argument(
+        "--data", default=None, help="store name for every report (default: each report's params)"
+    )
+    d.add_argument("--report", action="append", default=None, help="only this report (repeatable)")
+    d.add_argument("--dry-run", action="store_true", help="list the due runs, run nothing")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=_cmd_run_due)
+
+    k = sub.add_parser(
+        "book", help="regenerate the landing, archive and data pages and build the site"
+    )
+    k.add_argument("--data", default=None, help="also describe this store on the data page")
+    k.add_argument("--no-build", action="store_true", help="only regenerate the pages and _toc.yml")
+    k.add_argument("--verbose", action="store_true", help="show jupyter-book's output")
+    k.set_defaults(func=_cmd_book)
 
     return p
 

@@ -1,0 +1,726 @@
+"""Run report notebooks with papermill, run what the schedule says is due, build the site.
+
+One run of report ``R`` for an as-of date ``D``::
+
+    notebooks/R.ipynb  --papermill (kernel python3, MPLBACKEND=Agg)-->  book/reports/R/D.ipynb
+                                                                       book/reports/R/D.metrics.json
+
+Parameters are merged, later winning: ``params/R.yml`` < ``--params FILE`` < ``-p key=value``
+(values parsed as YAML) < ``--as-of`` / ``--data``. The notebook is never executed in place:
+papermill runs a copy in memory; the executed notebook is written to a temporary file beside
+its destination and renamed into place only when every cell succeeded and the notebook wrote
+its metrics file (to the ``metrics_path`` parameter, a temporary path the runner moves next to
+the page). A failing run raises :class:`ReportFailedError` with the failing cell's error and
+leaves the existing pages and metrics as they were.
+
+``params/schedule.yml`` names each report's calendar (``monthly`` = month-ends, ``weekly`` =
+week-ends), its start date and optionally ``last: N`` (only the N most recent dates);
+:func:`run_due` runs every scheduled date up to ``min(until, store end)`` that has no page yet.
+:func:`build_book` regenerates the generated pages (:mod:`quantbook.site`) and builds the
+jupyter-book site with warnings as errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import nbformat
+import pandas as pd
+import yaml
+
+from quantbook.data.store import Store, open_store, repo_root
+
+__all__ = [
+    "AsOfError",
+    "BookBuildError",
+    "BookPaths",
+    "BookResult",
+    "DueRun",
+    "ReportFailedError",
+    "RunDueResult",
+    "RunResult",
+    "ScheduleEntry",
+    "build_book",
+    "due_runs",
+    "load_schedule",
+    "parse_overrides",
+    "refresh_committed_notebooks",
+    "resolve_as_of",
+    "resolve_params",
+    "run_due",
+    "run_report",
+]
+
+KERNEL = "python3"
+#: Kernel options: quiet the kernel's own log (TCP transport notice, shutdown interrupt).
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+DATE_FMT = "%Y-%m-%d"
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+Notify = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# -- paths -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BookPaths:
+    """Where a book's sources and outputs live, relative to its root (the repository root)."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str] | None = None) -> BookPaths:
+        return cls(Path(root).resolve() if root is not None else repo_root())
+
+    @property
+    def notebooks(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def params(self) -> Path:
+        return self.root / "params"
+
+    @property
+    def schedule(self) -> Path:
+        return self.params / "schedule.yml"
+
+    @property
+    def book(self) -> Path:
+        return self.root / "book"
+
+    @property
+    def reports(self) -> Path:
+        return self.book / "reports"
+
+    @property
+    def html(self) -> Path:
+        return self.book / "_build" / "html"
+
+    def notebook(self, report: str) -> Path:
+        return self.notebooks / f"{report}.ipynb"
+
+    def params_file(self, report: str, variant: str | None = None) -> Path:
+        return self.params / (f"{report}.{variant}.yml" if variant else f"{report}.yml")
+
+    def output(self, report: str, as_of: str) -> Path:
+        return self.reports / report / f"{as_of}.ipynb"
+
+    def metrics(self, report: str, as_of: str) -> Path:
+        return self.reports / report / f"{as_of}.metrics.json"
+
+    def report_names(self) -> list[str]:
+        """Reports with a notebook under ``notebooks/``."""
+        return sorted(p.stem for p in self.notebooks.glob("*.ipynb") if _NAME_RE.match(p.stem))
+
+
+# -- errors and results ---------------------------------------------------------------------------
+class AsOfError(ValueError):
+    """The as-of date is outside the store's span."""
+
+
+class ReportFailedError(RuntimeError):
+    """A report notebook raised in one of its cells; nothing was written.
+
+    Attributes
+    ----------
+    report, as_of
+        What was run.
+    ename, evalue
+        The exception's class name and message.
+    cell_index, cell_source
+        The failing cell (index in the executed notebook) and its code.
+    traceback
+        The kernel's traceback lines, colours stripped.
+    """
+
+    def __init__(
+        self,
+        report: str,
+        as_of: str,
+        *,
+        ename: str,
+        evalue: str,
+        cell_index: int | None,
+        cell_source: str,
+        traceback: Sequence[str] = (),
+    ) -> None:
+        self.report, self.as_of = report, as_of
+        self.ename, self.evalue = ename, evalue
+        self.cell_index, self.cell_source = cell_index, cell_source
+        self.traceback = list(traceback)
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = f"cell {self.cell_index}" if self.cell_index is not None else "a cell"
+        src = "\n".join(f"    {line}" for line in self.cell_source.splitlines())
+        tb = "\n".join(self.traceback[-20:])
+        return (
+            f"report {self.report!r} for {self.as_of} failed in {where}: {self.ename}: {self.evalue}\n"
+            f"  failing cell:\n{src}\n"
+            + (f"  traceback:\n{tb}\n" if tb else "")
+            + "  nothing was written; existing pages are unchanged"
+        )
+
+
+class BookBuildError(RuntimeError):
+    """jupyter-book failed (a warning is an error)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One successful run."""
+
+    report: str
+    as_of: str
+    notebook: Path
+    metrics: Path
+    params: dict[str, Any]
+    seconds: float
+    snapped_from: str | None = None
+
+
+@dataclass(frozen=True)
+class DueRun:
+    """A scheduled run with no page yet."""
+
+    report: str
+    as_of: str
+    data: str
+
+
+@dataclass
+class RunDueResult:
+    """What :func:`run_due` did."""
+
+    due: list[DueRun] = field(default_factory=list)
+    done: list[RunResult] = field(default_factory=list)
+    failed: list[tuple[DueRun, Exception]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class BookResult:
+    """A built site."""
+
+    html: Path
+    pages: list[Path]
+    seconds: float
+
+
+# -- parameters -----------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """YAML values as papermill can inject them: dates become ISO strings."""
+    if isinstance(value, dt.datetime):
+        return (
+            value.date().isoformat()
+            if value == dt.datetime.combine(value.date(), dt.time())
+            else value.isoformat()
+        )
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML mapping (empty file -> ``{}``), dates as ISO strings."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"parameter file {p} does not exist")
+    data = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: expected a mapping of parameters, got {type(data).__name__}")
+    out: dict[str, Any] = _plain(data)
+    return out
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["k=v", ...]`` -> ``{k: yaml(v)}``: ``-p n=5`` gives 5, ``-p x=abc`` gives "abc"."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not _NAME_RE.match(key):
+            raise ValueError(
+                f"bad parameter {item!r}: expected key=value with a Python identifier as key"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key] = _plain(value)
+    return out
+
+
+def notebook_parameters(path: Path) -> list[str]:
+    """Names defined in the notebook's ``parameters`` cell."""
+    import papermill as pm
+
+    return list(pm.inspect_notebook(str(path)).keys())
+
+
+def resolve_params(
+    report: str,
+    *,
+    params_file: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] = (),
+    root: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Merged parameters of a run: ``params/REPORT.yml`` < ``params_file`` < ``overrides``."""
+    paths = BookPaths.at(root)
+    merged: dict[str, Any] = {}
+    default = paths.params_file(report)
+    if default.is_file():
+        merged.update(load_yaml(default))
+    if params_file is not None:
+        merged.update(load_yaml(params_file))
+    merged.update(overrides if isinstance(overrides, Mapping) else parse_overrides(overrides))
+    return merged
+
+
+# -- dates ------------------------------------------------------------------------------------------
+def resolve_as_of(
+    store: Store, as_of: str | pd.Timestamp | dt.date, *, notify: Notify = _stderr
+) -> pd.Timestamp:
+    """The trading day a run uses for ``as_of``.
+
+    ``"latest"`` means the store's last complete month-end. A day that is not a trading day
+    moves to the previous trading day (with a notice); a day after the store's last date or
+    before its first is refused with :class:`AsOfError`.
+    """
+    if isinstance(as_of, str) and as_of.strip().lower() == "latest":
+        ends = store.calendar().month_ends()
+        if not len(ends):
+            raise AsOfError(
+                f"store {store.name!r} ({store.start:%Y-%m-%d} to {store.end:%Y-%m-%d}) has no complete month"
+            )
+        return pd.Timestamp(ends[-1])
+    try:
+        day = pd.Timestamp(as_of).normalize()
+    except (ValueError, TypeError) as e:
+        raise AsOfError(f"as-of {as_of!r} is not a date (use YYYY-MM-DD)") from e
+    if day > store.end:
+        raise AsOfError(
+            f"as-of {day:%Y-%m-%d} is after the last date of store {store.name!r} ({store.end:%Y-%m-%d}); "
+            f"pick a date on or before {store.end:%Y-%m-%d} or extend the store"
+        )
+    if day < store.start:
+        raise AsOfError(
+            f"as-of {day:%Y-%m-%d} is before the first date of store {store.name!r} ({store.start:%Y-%m-%d})"
+        )
+    snapped = store.calendar().previous_or_same(day, warn=False)
+    if snapped != day:
+        notify(
+            f"note: {day:%Y-%m-%d} is not a trading day; using the previous trading day {snapped:%Y-%m-%d}"
+        )
+    return pd.Timestamp(snapped)
+
+
+# -- one run ----------------------------------------------------------------------------------------
+def _finalize(nb: nbformat.NotebookNode, *, report: str, as_of: str, paths: BookPaths) -> None:
+    """Presentation touches on the executed copy: title with the date, parameter cells folded."""
+    for cell in nb.cells:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")  # the defaults; the values used are in the injected cell
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.split("\n")
+            if lines and lines[0].startswith("# ") and as_of not in lines[0]:
+                lines[0] = f"{lines[0]}: {as_of}"
+                cell.source = "\n".join(lines)
+            break
+    meta = nb.metadata.setdefault("papermill", {})
+    meta["input_path"] = str(paths.notebook(report).relative_to(paths.root))
+    meta["output_path"] = str(paths.output(report, as_of).relative_to(paths.root))
+    nb.metadata["quantbook"] = {"report": report, "as_of": as_of}
+
+
+def _execute(
+    source: Path, params: Mapping[str, Any], *, report: str, as_of: str, cwd: Path
+) -> nbformat.NotebookNode:
+    """papermill-execute ``source`` in memory (never in place); cell errors -> ReportFailedError."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError, strip_color
+
+    os.environ["MPLBACKEND"] = "Agg"
+    try:
+        nb: nbformat.NotebookNode = pm.execute_notebook(
+            str(source),
+            None,
+            parameters=dict(params),
+            kernel_name=KERNEL,
+            progress_bar=False,
+            log_output=False,
+            cwd=str(cwd),
+            extra_arguments=KERNEL_ARGS,
+        )
+    except PapermillExecutionError as e:
+        raise ReportFailedError(
+            report,
+            as_of,
+            ename=str(e.ename),
+            evalue=strip_color(str(e.evalue)),
+            cell_index=e.cell_index,
+            cell_source=str(e.source),
+            traceback=[strip_color(t) for t in (e.traceback or [])],
+        ) from None
+    return nb
+
+
+def _remove(*files: Path) -> None:
+    for f in files:
+        try:
+            f.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def run_report(
+    report: str,
+    as_of: str | pd.Timestamp | dt.date | None = None,
+    *,
+    data: str | None = None,
+    params_file: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] = (),
+    root: str | os.PathLike[str] | None = None,
+    notify: Notify = _stderr,
+) -> RunResult:
+    """Execute ``notebooks/REPORT.ipynb`` for ``as_of`` into ``book/reports/REPORT/<as_of>.ipynb``.
+
+    Parameters
+    ----------
+    report
+        Report name (a notebook under ``notebooks/``).
+    as_of
+        The as-of date (``YYYY-MM-DD`` or ``latest``); default: the merged parameters' ``as_of``.
+    data
+        Store name; default: the merged parameters' ``data``, else ``default``.
+    params_file
+        A YAML file of parameters merged over ``params/REPORT.yml``.
+    overrides
+        ``{key: value}`` or ``["key=value", ...]`` merged last.
+    root
+        Book root (default: the repository root).
+    notify
+        Where notices go (default: stderr).
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ReportFailedError
+        A cell raised; nothing was written.
+    AsOfError
+        ``as_of`` is outside the store's span.
+    """
+    paths = BookPaths.at(root)
+    source = paths.notebook(report)
+    if not _NAME_RE.match(report) or not source.is_file():
+        known = ", ".join(paths.report_names()) or "none"
+        raise FileNotFoundError(f"no report notebook {source} (known reports: {known})")
+    params = resolve_params(report, params_file=params_file, overrides=overrides, root=paths.root)
+    if data is not None:
+        params["data"] = data
+    params.setdefault("data", "default")
+    if as_of is None:
+        as_of = params.get("as_of")
+        if as_of is None:
+            raise ValueError(f"no as-of date: pass --as-of or set as_of in params/{report}.yml")
+    known_params = notebook_parameters(source)
+    unknown = sorted(set(params) - set(known_params) - {"as_of", "data"})
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)} for report {report!r}; "
+            f"its parameters are: {', '.join(known_params)}"
+        )
+    store = open_store(str(params["data"]))
+    day = resolve_as_of(
+        store, as_of if not isinstance(as_of, dt.date) else pd.Timestamp(as_of), notify=notify
+    )
+    as_of_s = f"{day:{DATE_FMT}}"
+    requested = str(as_of)[:10]
+    params["as_of"] = as_of_s
+
+    out_dir = paths.reports / report
+    out_dir.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    tmp_nb = out_dir / f".{as_of_s}.{token}.ipynb.part"
+    tmp_metrics = out_dir / f".{as_of_s}.{token}.metrics.json.part"
+    run_params = {**params, "metrics_path": str(tmp_metrics)}
+    t0 = time.perf_counter()
+    try:
+        nb = _execute(source, run_params, report=report, as_of=as_of_s, cwd=paths.root)
+        if not tmp_metrics.is_file():
+            raise ReportFailedError(
+                report,
+                as_of_s,
+                ename="MissingMetrics",
+                evalue=f"the notebook did not write its metrics file (metrics_path={tmp_metrics})",
+                cell_index=None,
+                cell_source="metrics.write(metrics_path)",
+            )
+        _finalize(nb, report=report, as_of=as_of_s, paths=paths)
+        nbformat.write(nb, str(tmp_nb))
+        os.replace(tmp_metrics, paths.metrics(report, as_of_s))
+        os.replace(tmp_nb, paths.output(report, as_of_s))
+    finally:
+        _remove(tmp_nb, tmp_metrics)
+    return RunResult(
+        report=report,
+        as_of=as_of_s,
+        notebook=paths.output(report, as_of_s),
+        metrics=paths.metrics(report, as_of_s),
+        params={k: v for k, v in params.items()},
+        seconds=time.perf_counter() - t0,
+        snapped_from=requested if _DATE_RE.match(requested) and requested != as_of_s else None,
+    )
+
+
+# -- schedule -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScheduleEntry:
+    """One report's schedule."""
+
+    report: str
+    calendar: Literal["monthly", "weekly"]
+    start: pd.Timestamp | None = None
+    last: int | None = None
+
+
+def load_schedule(root: str | os.PathLike[str] | None = None) -> list[ScheduleEntry]:
+    """Entries of ``params/schedule.yml`` (``reports: {name: {calendar, start, last}}``)."""
+    paths = BookPaths.at(root)
+    raw = load_yaml(paths.schedule)
+    reports = raw.get("reports") or {}
+    if not isinstance(reports, dict):
+        raise ValueError(
+            f"{paths.schedule}: 'reports' must be a mapping of report name -> schedule"
+        )
+    out = []
+    for name, spec in reports.items():
+        spec = spec or {}
+        cal = spec.get("calendar", "monthly")
+        if cal not in ("monthly", "weekly"):
+            raise ValueError(
+                f"{paths.schedule}: report {name!r}: calendar must be monthly or weekly, not {cal!r}"
+            )
+        last = spec.get("last")
+        if last is not None and (not isinstance(last, int) or last < 1):
+            raise ValueError(f"{paths.schedule}: report {name!r}: last must be a positive integer")
+        start = pd.Timestamp(spec["start"]) if spec.get("start") else None
+        out.append(ScheduleEntry(report=str(name), calendar=cal, start=start, last=last))
+    return out
+
+
+def due_runs(
+    *,
+    until: str | pd.Timestamp | None = None,
+    data: str | None = None,
+    reports: Sequence[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+) -> list[DueRun]:
+    """Scheduled dates in ``[start, min(until, store end)]`` that have no page yet."""
+    paths = BookPaths.at(root)
+    due: list[DueRun] = []
+    for entry in load_schedule(paths.root):
+        if reports and entry.report not in reports:
+            continue
+        name = data or str(resolve_params(entry.report, root=paths.root).get("data", "default"))
+        store = open_store(name)
+        end = store.end if until is None else min(pd.Timestamp(until), store.end)
+        cal = store.calendar()
+        start = entry.start if entry.start is not None else store.start
+        dates = (
+            cal.month_ends(start, end) if entry.calendar == "monthly" else cal.week_ends(start, end)
+        )
+        if entry.last is not None:
+            dates = dates[-entry.last :]
+        for d in dates:
+            s = f"{d:{DATE_FMT}}"
+            if not paths.output(entry.report, s).exists():
+                due.append(DueRun(entry.report, s, name))
+    return due
+
+
+def run_due(
+    *,
+    until: str | pd.Timestamp | None = None,
+    data: str | None = None,
+    reports: Sequence[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    notify: Notify = _stderr,
+) -> RunDueResult:
+    """Run every due report date (see :func:`due_runs`); failures are collected, not raised."""
+    from tqdm.auto import tqdm
+
+    result = RunDueResult(due=due_runs(until=until, data=data, reports=reports, root=root))
+    if not result.due:
+        notify("run-due: nothing to run; every scheduled date has a page")
+        return result
+    bar = tqdm(
+        result.due,
+        desc="run-due",
+        unit="run",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    for item in bar:
+        bar.set_postfix_str(f"{item.report} {item.as_of}")
+        try:
+            result.done.append(
+                run_report(item.report, item.as_of, data=item.data, root=root, notify=tqdm.write)
+            )
+        except (ReportFailedError, AsOfError, ValueError, FileNotFoundError) as e:
+            result.failed.append((item, e))
+            tqdm.write(f"run-due: {item.report} {item.as_of} FAILED:\n{e}", file=sys.stderr)
+    bar.close()
+    return result
+
+
+# -- committed notebooks (nbval reference outputs) ------------------------------------------------
+def refresh_committed_notebooks(
+    reports: Sequence[str] | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    notify: Notify = _stderr,
+) -> list[Path]:
+    """Re-execute ``notebooks/R.ipynb`` with ``params/R.smoke.yml`` and store the outputs in place.
+
+    The committed notebooks carry the outputs of a smoke run, which nbval re-executes and
+    compares (``tests/test_notebooks.py``). The new notebook is written to a temporary file and
+    renamed over the committed one only if every cell succeeded. The smoke parameters stay in
+    the notebook as papermill's ``injected-parameters`` cell, so nbval re-runs exactly them.
+    """
+    paths = BookPaths.at(root)
+    out = []
+    for report in reports or paths.report_names():
+        src = paths.notebook(report)
+        smoke = paths.params_file(report, "smoke")
+        params = load_yaml(smoke)
+        store = open_store(str(params.get("data", "smoke")))
+        if "as_of" in params:
+            params["as_of"] = f"{resolve_as_of(store, params['as_of'], notify=notify):{DATE_FMT}}"
+        params["metrics_path"] = ""
+        tmp = src.with_name(f".{src.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            nb = _execute(
+                src, params, report=report, as_of=str(params.get("as_of", "")), cwd=paths.root
+            )
+            nb.metadata.pop("papermill", None)
+            for cell in nb.cells:
+                cell.metadata.pop("papermill", None)
+                cell.metadata.pop("execution", None)
+            nbformat.write(nb, str(tmp))
+            os.replace(tmp, src)
+        finally:
+            _remove(tmp)
+        notify(f"refreshed {src.relative_to(paths.root)} with {smoke.relative_to(paths.root)}")
+        out.append(src)
+    return out
+
+
+# -- the site -------------------------------------------------------------------------------------
+def _jupyter_book() -> str:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if exe.is_file():
+        return str(exe)
+    found = shutil.which("jupyter-book")
+    if not found:
+        raise BookBuildError("jupyter-book is not installed (pip install 'jupyter-book>=1,<2')")
+    return found
+
+
+def build_book(
+    *,
+    root: str | os.PathLike[str] | None = None,
+    data: str | None = None,
+    build: bool = True,
+    quiet: bool = True,
+    notify: Notify = _stderr,
+) -> BookResult:
+    """Regenerate the landing, archive and data pages and ``_toc.yml``, then build the site.
+
+    The build is ``jupyter-book build ROOT --path-output ROOT/book -W --keep-going``: every
+    Sphinx warning is an error (all are reported before it fails), notebooks are not executed
+    (``execute_notebooks: off``), and the HTML lands in ``book/_build/html``.
+    """
+    from quantbook import site
+
+    paths = BookPaths.at(root)
+    t0 = time.perf_counter()
+    pages = site.generate_site(root=paths.root, data=data)
+    if build:
+        cmd = [
+            _jupyter_book(),
+            "build",
+            str(paths.root),
+            "--path-output",
+            str(paths.book),
+            "-W",
+            "--keep-going",
+        ]
+        if quiet:
+            cmd.append("-q")
+        env = {**os.environ, "MPLBACKEND": "Agg"}
+        proc = subprocess.run(
+            cmd, cwd=paths.root, capture_output=True, text=True, env=env, check=False
+        )
+        if proc.returncode != 0:
+            tail = (proc.stdout + proc.stderr)[-8000:]
+            raise BookBuildError(
+                f"jupyter-book build failed (exit {proc.returncode}; warnings are errors):\n{tail}"
+            )
+        if not quiet and proc.stdout:
+            notify(proc.stdout[-4000:])
+    return BookResult(html=paths.html, pages=pages, seconds=time.perf_counter() - t0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m quantbook.runner refresh-notebooks [REPORT ...]`` (``make notebooks-smoke``)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m quantbook.runner")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser(
+        "refresh-notebooks", help="re-execute notebooks/*.ipynb in place with params/*.smoke.yml"
+    )
+    r.add_argument("reports", nargs="*", help="reports (default: every notebook)")
+    args = p.parse_args(argv)
+    try:
+        refresh_committed_notebooks(args.reports or None)
+    except ReportFailedError as e:
+        _stderr(str(e))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

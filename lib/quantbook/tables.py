@@ -1,0 +1,162 @@
+"""Shared table styling: frames shown with fixed decimals, the same in HTML and in plain text.
+
+Reports return plain frames; :func:`table` wraps one for display. The wrapper formats every
+number with a fixed format (so an executed notebook's outputs are byte-stable and nbval can
+compare them) and renders the same strings as HTML (the site) and as text (terminals, nbval).
+
+Examples
+--------
+>>> import pandas as pd
+>>> t = table(pd.DataFrame({"ret": [0.01234, -0.5]}, index=["a", "b"]), formats={"ret": ".2%"})
+>>> print(t)
+       ret
+a    1.23%
+b  -50.00%
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["NA", "Table", "format_frame", "table"]
+
+#: How missing values are shown.
+NA = "–"
+
+#: Table CSS, embedded with every HTML table (notebook outputs carry no stylesheet of their own).
+CSS = (
+    "<style>"
+    "table.quantbook-table{font-size:0.85em;border-collapse:collapse;margin:0.4em 0}"
+    "table.quantbook-table td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;padding:0.15em 0.6em}"
+    "table.quantbook-table th{white-space:nowrap;padding:0.15em 0.6em}"
+    "</style>"
+)
+
+#: Default formats by dtype kind.
+DEFAULT_FLOAT = ".4f"
+DEFAULT_INT = ",d"
+
+
+def _fmt(value: object, spec: str) -> str:
+    if value is None or value is pd.NaT:
+        return NA
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return NA
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        if spec.endswith("d"):
+            return format(round(float(value)), spec)
+        return format(float(value), spec)
+    return str(value)
+
+
+def format_frame(
+    frame: pd.DataFrame, formats: Mapping[str, str] | None = None, *, default: str = DEFAULT_FLOAT
+) -> pd.DataFrame:
+    """A frame of strings: each column formatted with ``formats[column]`` (a format spec).
+
+    Integer columns default to ``",d"``, other numeric columns to ``default``; dates print as
+    ``YYYY-MM-DD``; missing values as :data:`NA`.
+    """
+    formats = dict(formats or {})
+    out = {}
+    for col in frame.columns:
+        s = frame[col]
+        if col in formats:
+            spec = formats[str(col)]
+        elif pd.api.types.is_integer_dtype(s):
+            spec = DEFAULT_INT
+        else:
+            spec = default
+        out[col] = [_fmt(v, spec) for v in s.tolist()]
+    res = pd.DataFrame(out, index=frame.index, columns=frame.columns)
+    if isinstance(res.index, pd.DatetimeIndex):
+        res.index = res.index.strftime("%Y-%m-%d")
+    return res
+
+
+@dataclass
+class Table:
+    """A frame with its display formats, title and note (sample period, counts).
+
+    ``repr`` gives fixed-width text; ``_repr_html_`` an HTML table of the same strings.
+    """
+
+    frame: pd.DataFrame
+    title: str = ""
+    formats: dict[str, str] = field(default_factory=dict)
+    default: str = DEFAULT_FLOAT
+    note: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    transpose: bool = False
+
+    def formatted(self) -> pd.DataFrame:
+        """The frame as formatted strings, columns renamed by ``labels`` (then transposed)."""
+        out = format_frame(self.frame, self.formats, default=self.default)
+        out = out.rename(columns=self.labels) if self.labels else out
+        return out.T if self.transpose else out
+
+    def __repr__(self) -> str:
+        body = self.formatted().to_string() if len(self.frame.columns) else "(empty)"
+        head = f"{self.title}\n" if self.title else ""
+        tail = f"\n{self.note}" if self.note else ""
+        return f"{head}{body}{tail}"
+
+    def _repr_html_(self) -> str:
+        f = self.formatted()
+        body = f.to_html(classes="quantbook-table", border=0, escape=True, na_rep=NA)
+        cap = f"<p><strong>{html.escape(self.title)}</strong></p>\n" if self.title else ""
+        note = (
+            f'\n<p class="quantbook-table-note"><em>{html.escape(self.note)}</em></p>'
+            if self.note
+            else ""
+        )
+        return f'<div class="quantbook-table-wrap">\n{CSS}\n{cap}{body}{note}\n</div>'
+
+
+def table(
+    frame: pd.DataFrame,
+    *,
+    title: str = "",
+    formats: Mapping[str, str] | None = None,
+    default: str = DEFAULT_FLOAT,
+    note: str = "",
+    labels: Mapping[str, str] | None = None,
+    transpose: bool = False,
+) -> Table:
+    """Wrap ``frame`` for display with fixed number formats (see :class:`Table`).
+
+    Parameters
+    ----------
+    frame
+        The numbers.
+    title
+        Shown above the table.
+    formats
+        ``{column: format spec}``, e.g. ``{"ret_month": ".2%", "close": ",.2f"}``.
+    default
+        Format of float columns not in ``formats``.
+    note
+        Shown below the table (sample period, number of stocks...).
+    labels
+        Display names of columns (``{"ret_month": "Month"}``); formats use the original names.
+    transpose
+        Show columns as rows (after formatting: a one-row summary reads better upright).
+    """
+    return Table(
+        frame=frame,
+        title=title,
+        formats=dict(formats or {}),
+        default=default,
+        note=note,
+        labels=dict(labels or {}),
+        transpose=transpose,
+    )

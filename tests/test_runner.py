@@ -1,0 +1,256 @@
+"""The report runner: papermill runs, atomic pages and metrics, run-due, failures, dates, params.
+
+The papermill runs happen once per session in :class:`fixtures_small.SharedBook` (a tiny
+store and a book root in a temporary folder); the tests here check what they left, plus a
+failing run and a rerun on that same book.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from fixtures_small import SharedBook, build_small_store, tree_digest
+from quantbook import cli
+from quantbook.data import open_store
+from quantbook.runner import (
+    AsOfError,
+    due_runs,
+    load_schedule,
+    parse_overrides,
+    resolve_as_of,
+    resolve_params,
+    run_report,
+)
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory: pytest.TempPathFactory) -> SharedBook:
+    return SharedBook.get(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny_data")
+    build_small_store(root)
+    return root
+
+
+def _reports(book: SharedBook) -> Path:
+    return book.root / "book" / "reports" / "market_overview"
+
+
+def _table_outputs(nb_path: Path) -> list[str]:
+    """Text and HTML outputs of every cell that nbval compares (not the provenance cell)."""
+    nb = nbformat.read(str(nb_path), as_version=4)
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "nbval-ignore-output" in cell.metadata.get("tags", []):
+            continue
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            out += [
+                str(data.get("text/plain", "")),
+                str(data.get("text/html", "")),
+                str(o.get("text", "")),
+            ]
+    return out
+
+
+# -- what the shared runs left --------------------------------------------------------------------
+def test_run_writes_page_and_metrics(book: SharedBook) -> None:
+    res = book.first
+    assert res.as_of == "2024-01-31"
+    assert res.notebook == _reports(book) / "2024-01-31.ipynb" and res.notebook.is_file()
+    assert res.metrics == _reports(book) / "2024-01-31.metrics.json" and res.metrics.is_file()
+    m = json.loads(res.metrics.read_text())
+    for key in (
+        "universe.n_stocks",
+        "index.000300.SH.ret_month",
+        "index.801080.SI.ret_ytd",
+        "breadth.share_up",
+        "turnover.market_mean",
+        "limits.up.stock_days",
+        "pool.000300.SH.n_members",
+        "provenance.as_of",
+        "provenance.fingerprint",
+        "provenance.git_commit",
+        "provenance.params.universe",
+        "provenance.versions.pandas",
+    ):
+        assert key in m, key
+    assert m["universe.n_stocks"] == 11  # the IPO of 2024-02-19 is not listed yet
+    assert m["provenance.as_of"] == "2024-01-31" and m["provenance.synthetic"] is True
+    assert m["provenance.fingerprint"] == open_store("tiny", root=book.data).fingerprint()
+    nb = nbformat.read(str(res.notebook), as_version=4)
+    assert nb.cells[0].source.startswith("# Market overview: 2024-01-31")
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert any("injected-parameters" in t and "hide-input" in t for t in tags)
+    assert any("parameters" in t and "remove-cell" in t for t in tags)
+    assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+    html = "".join(
+        str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", [])
+    )
+    assert "Synthetic data" in html and "Provenance" in html
+    assert not list(_reports(book).glob(".*")), "temporary files left behind"
+
+
+def test_new_date_leaves_other_pages_untouched(book: SharedBook) -> None:
+    assert [r.as_of for r in book.due_feb.done] == ["2024-02-29"]
+    assert [(d.report, d.as_of) for d in book.due_feb.due] == [("market_overview", "2024-02-29")]
+    for path, digest in book.after_first.items():
+        assert book.after_feb[path] == digest, f"{path} changed when another date ran"
+
+
+def test_run_due_after_one_new_month_runs_only_it(book: SharedBook) -> None:
+    assert [r.as_of for r in book.due_mar.done] == ["2024-03-29"]
+    assert book.due_mar.ok
+    with book.env():
+        # store ends 2024-04-15: April is not complete, so nothing is due
+        assert due_runs(data="tiny", root=book.root) == []
+
+
+# -- failing run, rerun ---------------------------------------------------------------------------
+def test_failing_run_exits_nonzero_and_changes_nothing(
+    book: SharedBook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = tree_digest(book.root / "book")
+    with book.env():
+        rc = cli.main(
+            [
+                "run",
+                "market_overview",
+                "--as-of",
+                "2024-01-31",
+                "--data",
+                "tiny",
+                "-p",
+                "universe=does_not_exist",
+            ]
+        )
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "UnknownUniverseError" in err and "does_not_exist" in err
+    assert "failing cell" in err and "mo.prepare(store, as_of=as_of, universe=universe)" in err
+    assert tree_digest(book.root / "book") == before
+    assert not list(_reports(book).glob(".*"))
+
+
+def test_rerun_gives_identical_tables(book: SharedBook) -> None:
+    page = _reports(book) / "2024-02-29.ipynb"
+    first_tables = _table_outputs(page)
+    first_metrics = json.loads((_reports(book) / "2024-02-29.metrics.json").read_text())
+    with book.env():
+        res = run_report("market_overview", "2024-02-29", data="tiny", root=book.root)
+    assert _table_outputs(res.notebook) == first_tables
+    again = json.loads(res.metrics.read_text())
+    volatile = {"provenance.run_time", "provenance.git_dirty", "provenance.git_commit"}
+    assert {k: v for k, v in again.items() if k not in volatile} == {
+        k: v for k, v in first_metrics.items() if k not in volatile
+    }
+
+
+# -- dates ------------------------------------------------------------------------------------------
+def test_non_trading_day_snaps_with_notice(tiny: Path) -> None:
+    store = open_store("tiny", root=tiny)
+    notes: list[str] = []
+    assert resolve_as_of(store, "2024-02-03", notify=notes.append) == pd.Timestamp("2024-02-02")
+    assert notes and "2024-02-03 is not a trading day" in notes[0] and "2024-02-02" in notes[0]
+    assert resolve_as_of(store, "2024-02-02", notify=notes.append) == pd.Timestamp("2024-02-02")
+    assert len(notes) == 1
+    assert resolve_as_of(store, "latest") == pd.Timestamp("2024-03-29")
+
+
+def test_date_after_store_end_is_refused(
+    tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store("tiny", root=tiny)
+    with pytest.raises(AsOfError, match=r"after the last date of store 'tiny' \(2024-04-15\)"):
+        resolve_as_of(store, "2024-05-31")
+    with pytest.raises(AsOfError, match="before the first date"):
+        resolve_as_of(store, "2020-01-02")
+    monkeypatch.setenv("QUANTBOOK_DATA", str(tiny))
+    assert cli.main(["run", "market_overview", "--as-of", "2024-05-31", "--data", "tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "2024-04-15" in err and "after the last date" in err
+
+
+# -- parameters and schedule ----------------------------------------------------------------------
+def test_parse_overrides_yaml_values() -> None:
+    got = parse_overrides(
+        ["n=5", "x=abc", "f=0.5", "flag=true", "d=2024-01-31", "lst=[1, 2]", "empty="]
+    )
+    assert got == {
+        "n": 5,
+        "x": "abc",
+        "f": 0.5,
+        "flag": True,
+        "d": "2024-01-31",
+        "lst": [1, 2],
+        "empty": "",
+    }
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["novalue"])
+
+
+def test_params_merge_order(tmp_path: Path) -> None:
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "r.yml").write_text("a: 1\nb: 1\nc: 1\n")
+    extra = tmp_path / "extra.yml"
+    extra.write_text("b: 2\nc: 2\nwhen: 2024-01-31\n")
+    got = resolve_params("r", params_file=extra, overrides=["c=3"], root=tmp_path)
+    assert got == {"a": 1, "b": 2, "c": 3, "when": "2024-01-31"}
+
+
+def test_unknown_parameter_is_refused(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUANTBOOK_DATA", str(tiny))
+    with pytest.raises(ValueError, match="unknown parameter.*nope"):
+        run_report("market_overview", "2024-01-31", data="tiny", overrides=["nope=1"])
+
+
+def test_unknown_report_names_the_known_ones() -> None:
+    with pytest.raises(FileNotFoundError, match="market_overview"):
+        run_report("no_such_report", "2024-01-31")
+
+
+def test_weekly_schedule_and_last(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUANTBOOK_DATA", str(tiny))
+    (tmp_path / "params").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "params" / "schedule.yml").write_text(
+        "reports:\n  weekly_r:\n    calendar: weekly\n    start: 2024-03-01\n"
+        "  monthly_r:\n    calendar: monthly\n    last: 2\n"
+    )
+    (tmp_path / "params" / "weekly_r.yml").write_text("data: tiny\n")
+    (tmp_path / "params" / "monthly_r.yml").write_text("data: tiny\n")
+    entries = load_schedule(tmp_path)
+    assert [(e.report, e.calendar) for e in entries] == [
+        ("weekly_r", "weekly"),
+        ("monthly_r", "monthly"),
+    ]
+    due = due_runs(root=tmp_path, until="2024-03-31")
+    weekly = [d.as_of for d in due if d.report == "weekly_r"]
+    assert weekly == ["2024-03-01", "2024-03-08", "2024-03-15", "2024-03-22", "2024-03-29"]
+    assert [d.as_of for d in due if d.report == "monthly_r"] == ["2024-02-29", "2024-03-29"]
+    (tmp_path / "book" / "reports" / "weekly_r").mkdir(parents=True)
+    (tmp_path / "book" / "reports" / "weekly_r" / "2024-03-08.ipynb").write_text("{}")
+    assert "2024-03-08" not in [d.as_of for d in due_runs(root=tmp_path, until="2024-03-31")]
+
+
+def test_schedule_rejects_bad_calendar(tmp_path: Path) -> None:
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "schedule.yml").write_text("reports:\n  r:\n    calendar: daily\n")
+    with pytest.raises(ValueError, match="monthly or weekly"):
+        load_schedule(tmp_path)
+
+
+def test_repository_schedule_and_params_are_valid() -> None:
+    entries = load_schedule()
+    assert "market_overview" in [e.report for e in entries]
+    params = resolve_params("market_overview")
+    assert params["universe"] == "all" and params["data"] == "default"
