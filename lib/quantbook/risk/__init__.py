@@ -1,0 +1,34 @@
+"""Barra-style risk model (SPEC §1): style exposures and the cross-sectional regression.
+
+- :mod:`quantbook.risk.styles`: the 15 style factors from bars and point-in-time statements
+  (:func:`compute_styles`, :class:`StyleExposures`, :data:`STYLE_NAMES`);
+- :mod:`quantbook.risk.model`: the constrained WLS per period (:func:`fit`,
+  :class:`RiskModelResult`, :func:`pure_factor_return`, :func:`constrained_wls`).
+"""
+
+from quantbook.risk.model import (
+    ConstrainedWLS,
+    EstimationUniverse,
+    RiskModelResult,
+    constrained_wls,
+    fit,
+    period_ends,
+    pure_factor_return,
+    restriction_matrix,
+)
+from quantbook.risk.styles import STYLE_NAMES, StyleConfig, StyleExposures, compute_styles
+
+__all__ = [
+    "STYLE_NAMES",
+    "ConstrainedWLS",
+    "EstimationUniverse",
+    "RiskModelResult",
+    "StyleConfig",
+    "StyleExposures",
+    "compute_styles",
+    "constrained_wls",
+    "fit",
+    "period_ends",
+    "pure_factor_return",
+    "restriction_matrix",
+]
