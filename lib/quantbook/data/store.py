@@ -37,6 +37,8 @@ from quantbook.data.validate import Finding, coerce, validate_table
 FORMAT_VERSION = 1
 META_FILE = "store.json"
 REPORT_TABLE = "validation_report"
+#: Sub-folder of a store where derived results (factor histories, models) are cached.
+CACHE_DIR = "cache"
 
 
 class StoreNotFoundError(FileNotFoundError):
@@ -162,9 +164,14 @@ class Store:
         return TradingCalendar(self.start, self.end)
 
     def fingerprint(self) -> str:
-        """SHA-256 over the table files' names and contents (16 hex digits), for provenance."""
+        """SHA-256 over the table files' names and contents (16 hex digits), for provenance.
+
+        Files under ``cache/`` (derived results) are not part of the data and are left out.
+        """
         h = hashlib.sha256()
         for p in sorted(self.path.rglob("*.parquet")):
+            if p.relative_to(self.path).parts[0] == CACHE_DIR:  # derived results, not data
+                continue
             h.update(p.relative_to(self.path).as_posix().encode())
             h.update(_file_sha256(p).encode())
         return h.hexdigest()[:16]

@@ -187,14 +187,21 @@ def regenerate_minutes(
     seed = int(store.meta["params"]["seed"])
     sessions = store.calendar().sessions
     wanted = None if codes is None else set(codes)
-    frames = []
-    for d in sorted({pd.Timestamp(x) for x in dates}):
+    days = sorted({pd.Timestamp(x) for x in dates})
+    for d in days:
         if d not in sessions:
             raise ValueError(f"{d.date()} is not a trading day of store {store.name!r}")
+    frames = []
+    if days:
+        all_bars = store.read("daily_bars", start=days[0], end=days[-1])
+        all_bars = all_bars[~all_bars["is_suspended"] & all_bars["date"].isin(days)]
+        all_state = _state_between(store, days[0], days[-1])
+        bars_by_day = dict(tuple(all_bars.groupby("date", sort=True)))
+        state_by_day = dict(tuple(all_state.groupby("date", sort=True)))
+    for d in days:
         t = int(sessions.searchsorted(d))
-        bars = store.read("daily_bars", start=d, end=d)
-        bars = bars[~bars["is_suspended"]].reset_index(drop=True)
-        st = _state_for(store, d)
+        bars = bars_by_day[d].reset_index(drop=True)
+        st = state_by_day[d].reset_index(drop=True)
         if not (st["code"].to_numpy() == bars["code"].to_numpy()).all():
             raise RuntimeError(
                 f"store {store.name!r}: intraday state and daily bars disagree on {d.date()}"
@@ -239,8 +246,8 @@ def regenerate_minutes(
     return pd.concat(frames, ignore_index=True)
 
 
-def _state_for(store: Store, d: pd.Timestamp) -> pd.DataFrame:
+def _state_between(store: Store, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     path = store.path / "synthetic" / "intraday_state.parquet"
-    return pq.read_table(path, filters=[("date", "=", d)]).to_pandas()
+    return pq.read_table(path, filters=[("date", ">=", start), ("date", "<=", end)]).to_pandas()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from quantbook.data.sources.synthetic.fundamentals import Statements, build_statements
 from quantbook.data.sources.synthetic.intraday import aggregate, day_rng, minute_paths
