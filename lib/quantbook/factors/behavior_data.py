@@ -1,0 +1,678 @@
+"""Inputs of the behaviour factors as wide arrays, read from a store up to an as-of date.
+
+- :class:`DailyPanel` / :func:`load_daily_panel`: daily bars as ``date x code`` arrays;
+- :class:`MinuteCube` / :func:`load_minute_cube`: one-minute bars as ``code x day x minute``
+  arrays (regenerated on demand by synthetic stores);
+- :class:`IndexSessionReturns` / :func:`index_session_returns`: an index's overnight and
+  afternoon returns, with its 11:30 level built from the members' 11:30 prices;
+- :class:`MonthlyPanel` / :func:`load_monthly_panel`: what a monthly evaluation needs at each
+  rebalance date: the universe, tradability, forward returns, industry, float cap and pools;
+- :func:`spell_mask`, :func:`spell_labels`: point-in-time spell tables on a date grid.
+
+Nothing here reads a row dated after the ``end`` it is given.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from quantbook.data.calendar import DateLike, TradingCalendar
+from quantbook.data.schema import MINUTES_PER_DAY
+from quantbook.data.store import Store
+from quantbook.evaluation.returns import forward_returns
+
+__all__ = [
+    "DAILY_FIELDS",
+    "DEFAULT_POOLS",
+    "LIMIT_TOL",
+    "DailyPanel",
+    "IndexSessionReturns",
+    "MinuteCube",
+    "MonthlyPanel",
+    "PoolSpec",
+    "index_session_returns",
+    "load_daily_panel",
+    "load_minute_cube",
+    "load_monthly_panel",
+    "spell_labels",
+    "spell_mask",
+]
+
+#: Daily-bar columns the behaviour factors use (optional ones are skipped when unavailable).
+DAILY_FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "prev_close",
+    "amount",
+    "num_trades",
+    "price_1130",
+    "float_shares",
+    "total_shares",
+    "adj_factor",
+    "is_suspended",
+    "limit_up",
+    "limit_down",
+)
+
+#: A close within half a cent of a limit price is "at the limit" (prices are quoted in cents).
+LIMIT_TOL = 0.005
+
+
+# -- daily panel ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DailyPanel:
+    """Daily bars of many stocks as aligned ``date x code`` arrays.
+
+    Attributes
+    ----------
+    dates
+        Trading days (rows), ascending.
+    codes
+        Stock codes (columns), sorted.
+    fields
+        ``{column: (T, N) float array}``; NaN where a stock has no row. ``is_suspended`` is
+        stored as a float (1.0 / 0.0, NaN without a row).
+    present
+        ``(T, N)`` bool: the stock has a row that day (listed).
+    """
+
+    dates: pd.DatetimeIndex
+    codes: pd.Index
+    fields: Mapping[str, np.ndarray]
+    present: np.ndarray
+
+    def has(self, name: str) -> bool:
+        """Whether the column was read (available in the store)."""
+        return name in self.fields
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.fields[name]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.dates), len(self.codes))
+
+    @cached_property
+    def trading(self) -> np.ndarray:
+        """``(T, N)`` bool: listed and not suspended."""
+        return self.present & (self.fields["is_suspended"] != 1.0)
+
+    @cached_property
+    def adj_close(self) -> np.ndarray:
+        """Back-adjusted close, ``close * adj_factor``."""
+        return self.fields["close"] * self.fields["adj_factor"]
+
+    @cached_property
+    def daily_return(self) -> np.ndarray:
+        """Total daily return ``close / prev_close - 1``."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.fields["close"] / self.fields["prev_close"] - 1.0
+
+    @cached_property
+    def limit_up_close(self) -> np.ndarray:
+        """``(T, N)`` bool: traded and closed at the upper price limit."""
+        lu = self.fields["limit_up"]
+        with np.errstate(invalid="ignore"):
+            return self.trading & np.isfinite(lu) & (self.fields["close"] >= lu - LIMIT_TOL)
+
+    @cached_property
+    def one_price_limit(self) -> np.ndarray:
+        """``(T, N)`` bool: traded at one price all day (high = low), at a price limit."""
+        f = self.fields
+        with np.errstate(invalid="ignore"):
+            at_up = np.isfinite(f["limit_up"]) & (f["close"] >= f["limit_up"] - LIMIT_TOL)
+            at_down = np.isfinite(f["limit_down"]) & (f["close"] <= f["limit_down"] + LIMIT_TOL)
+            return self.trading & (f["high"] <= f["low"]) & (at_up | at_down)
+
+    def cap_shares(self) -> np.ndarray:
+        """Float shares where available, else total shares, else NaN."""
+        for name in ("float_shares", "total_shares"):
+            if name in self.fields:
+                return self.fields[name]
+        return np.full(self.shape, np.nan)
+
+    def position(self, date: DateLike) -> int:
+        """Row of ``date`` (a trading day of the panel)."""
+        i = int(self.dates.get_indexer(pd.DatetimeIndex([pd.Timestamp(date)]))[0])
+        if i < 0:
+            raise KeyError(f"{pd.Timestamp(date):%Y-%m-%d} is not a day of the panel")
+        return i
+
+    def frame(self, name: str, *, rows: Sequence[int] | slice | None = None) -> pd.DataFrame:
+        """One field as a ``date x code`` frame (optionally only some rows)."""
+        values = self.fields[name] if rows is None else self.fields[name][rows]
+        index = self.dates if rows is None else self.dates[rows]
+        return pd.DataFrame(values, index=index, columns=self.codes)
+
+
+def _available_columns(store: Store, wanted: Iterable[str]) -> list[str]:
+    return [c for c in wanted if store.has("daily_bars", c)]
+
+
+def load_daily_panel(
+    store: Store,
+    *,
+    end: DateLike,
+    start: DateLike | None = None,
+    codes: Iterable[str] | None = None,
+    fields: Sequence[str] = DAILY_FIELDS,
+) -> DailyPanel:
+    """Read daily bars in ``[start, end]`` into a :class:`DailyPanel`.
+
+    Parameters
+    ----------
+    store
+        An open store.
+    end, start
+        Inclusive date bounds (``start`` None: the store's first day).
+    codes
+        Only these stocks (default: every stock with a row in the range).
+    fields
+        Columns to read; optional columns the store lacks are skipped (see
+        :meth:`DailyPanel.has`).
+
+    Returns
+    -------
+    DailyPanel
+        Rows: the store's trading days in the range; columns: the codes, sorted.
+    """
+    cols = _available_columns(store, fields)
+    for required in ("close", "is_suspended"):
+        if required not in cols:
+            cols.append(required)
+    df = store.read(
+        "daily_bars", start=start, end=end, codes=codes, columns=["date", "code", *cols]
+    )
+    dates = store.calendar().range(start, end)
+    code_index = pd.Index(sorted(pd.unique(df["code"].astype(str))), dtype=object, name="code")
+    ti = dates.get_indexer(pd.DatetimeIndex(df["date"]))
+    ci = code_index.get_indexer(df["code"].astype(str))
+    if (ti < 0).any():
+        raise ValueError(f"store {store.name!r}: daily_bars has rows on non-trading days")
+    shape = (len(dates), len(code_index))
+    present = np.zeros(shape, dtype=bool)
+    present[ti, ci] = True
+    out: dict[str, np.ndarray] = {}
+    for c in cols:
+        arr = np.full(shape, np.nan)
+        arr[ti, ci] = df[c].to_numpy(dtype=float, na_value=np.nan)
+        out[c] = arr
+    return DailyPanel(
+        dates=pd.DatetimeIndex(dates, name="date"), codes=code_index, fields=out, present=present
+    )
+
+
+# -- minute bars ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MinuteCube:
+    """One-minute bars as ``(code, day, minute)`` arrays; NaN where a stock has no bars that day.
+
+    Attributes
+    ----------
+    days
+        The trading days (axis 1).
+    codes
+        The stocks (axis 0).
+    open, close, volume, amount
+        ``(N, D, 240)`` arrays.
+    """
+
+    days: pd.DatetimeIndex
+    codes: pd.Index
+    open: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    amount: np.ndarray
+
+
+_MINUTE_FIELDS = ("open", "close", "volume", "amount")
+
+
+def _fill_day(
+    arrays: Mapping[str, np.ndarray], j: int, day_frame: pd.DataFrame, codes: pd.Index
+) -> None:
+    """Write one day's long minute frame into ``arrays[:, j, :]``."""
+    if day_frame.empty:
+        return
+    m = MINUTES_PER_DAY
+    code_s = day_frame["code"]
+    minute = day_frame["minute"].to_numpy()
+    n = len(day_frame) // m
+    # fast path: blocks of 240 rows per stock (the code changes exactly at every 240th row,
+    # each block's codes distinct), minutes 0..239 in order
+    fast = len(day_frame) == n * m and np.array_equal(minute, np.tile(np.arange(m), n))
+    if fast:
+        starts = np.flatnonzero((code_s != code_s.shift()).to_numpy(dtype=bool))
+        fast = np.array_equal(starts, np.arange(0, n * m, m))
+    block_codes = pd.Index(code_s.iloc[::m].astype(str).to_numpy(dtype=object))
+    if fast and block_codes.is_unique:
+        ci = codes.get_indexer(block_codes)
+        keep = ci >= 0
+        for f in _MINUTE_FIELDS:
+            block = day_frame[f].to_numpy(dtype=float).reshape(n, m)
+            arrays[f][ci[keep], j, :] = block[keep]
+        return
+    ci = codes.get_indexer(pd.Index(code_s.astype(str).to_numpy(dtype=object)))
+    ok = (ci >= 0) & (minute >= 0) & (minute < m)
+    for f in _MINUTE_FIELDS:
+        flat = day_frame[f].to_numpy(dtype=float)
+        arrays[f][ci[ok], j, minute[ok]] = flat[ok]
+
+
+def load_minute_cube(
+    store: Store, days: Iterable[DateLike], *, codes: pd.Index, max_rows: int = 1_500_000
+) -> MinuteCube:
+    """Minute bars of ``codes`` on ``days``, read a few days per store call (bounded memory).
+
+    Parameters
+    ----------
+    store
+        A store with minute bars (stored or regenerated on demand).
+    days
+        Trading days.
+    codes
+        The stocks (rows of the cube); other stocks' bars are dropped.
+    max_rows
+        Upper bound on the minute rows requested per store call (days are batched so that
+        ``days x codes x 240`` stays below it).
+
+    Returns
+    -------
+    MinuteCube
+    """
+    day_index = pd.DatetimeIndex([pd.Timestamp(d) for d in days], name="date")
+    shape = (len(codes), len(day_index), MINUTES_PER_DAY)
+    arrays = {f: np.full(shape, np.nan) for f in _MINUTE_FIELDS}
+    code_list = list(codes)
+    per_call = max(1, max_rows // max(len(codes) * MINUTES_PER_DAY, 1))
+    for lo in range(0, len(day_index), per_call):
+        chunk = day_index[lo : lo + per_call]
+        with warnings.catch_warnings():
+            # a source importing tqdm.auto in a kernel without ipywidgets warns on import;
+            # that notice is not about the data, so it stays out of the report
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            frame = store.minute_bars(
+                chunk, codes=code_list, columns=["date", "code", "minute", *_MINUTE_FIELDS]
+            )
+        dcol = pd.DatetimeIndex(frame["date"])
+        for j, d in enumerate(chunk, start=lo):
+            part = frame if len(chunk) == 1 else frame[dcol == d]
+            _fill_day(arrays, j, part, codes)
+    return MinuteCube(days=day_index, codes=codes, **arrays)
+
+
+# -- spells on a grid ----------------------------------------------------------------------------
+def spell_mask(
+    spells: pd.DataFrame, dates: pd.DatetimeIndex, codes: pd.Index, *, code_column: str = "code"
+) -> np.ndarray:
+    """``(T, N)`` bool: a spell ``[start, end)`` of the stock is in force on the date.
+
+    Examples
+    --------
+    >>> sp = pd.DataFrame({"code": ["A"], "start": pd.to_datetime(["2024-01-02"]), "end": [pd.NaT]})
+    >>> d = pd.DatetimeIndex(["2024-01-01", "2024-01-02"])
+    >>> spell_mask(sp, d, pd.Index(["A", "B"])).tolist()
+    [[False, False], [True, False]]
+    """
+    shape = (len(dates), len(codes))
+    if spells.empty or not len(codes) or not len(dates):
+        return np.zeros(shape, dtype=bool)
+    ci = codes.get_indexer(pd.Index(spells[code_column].astype(str)))
+    keep = ci >= 0
+    start = pd.DatetimeIndex(spells["start"])[keep]
+    end = pd.DatetimeIndex(spells["end"])[keep]
+    si = dates.searchsorted(start, side="left")
+    ei = np.full(len(end), len(dates), dtype=np.int64)
+    has_end = ~np.asarray(end.isna(), dtype=bool)
+    ei[has_end] = dates.searchsorted(end[has_end], side="left")
+    diff = np.zeros((len(dates) + 1, len(codes)), dtype=np.int64)
+    np.add.at(diff, (si, ci[keep]), 1)
+    np.add.at(diff, (ei, ci[keep]), -1)
+    return np.cumsum(diff, axis=0)[:-1] > 0
+
+
+def spell_labels(spells: pd.DataFrame, dates: pd.DatetimeIndex, codes: pd.Index) -> pd.DataFrame:
+    """``date x code`` frame of the spell ``value`` in force (None where none), e.g. industry."""
+    out = np.full((len(dates), len(codes)), None, dtype=object)
+    if not spells.empty:
+        ci = codes.get_indexer(pd.Index(spells["code"].astype(str)))
+        for k in np.flatnonzero(ci >= 0):
+            row = spells.iloc[k]
+            a = dates.searchsorted(pd.Timestamp(row["start"]), side="left")
+            b = (
+                len(dates)
+                if pd.isna(row["end"])
+                else dates.searchsorted(pd.Timestamp(row["end"]), side="left")
+            )
+            out[a:b, ci[k]] = str(row["value"])
+    return pd.DataFrame(out, index=dates, columns=codes)
+
+
+# -- index session returns -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class IndexSessionReturns:
+    """An index's overnight and afternoon return on each day of a panel.
+
+    Attributes
+    ----------
+    index
+        Index code (or ``"market"``).
+    overnight
+        ``(T,)`` open / previous close - 1.
+    afternoon
+        ``(T,)`` close / 11:30 level - 1.
+    source
+        How the levels were obtained, in words (for the method page and the report).
+    """
+
+    index: str
+    overnight: np.ndarray
+    afternoon: np.ndarray
+    source: str
+
+
+def _weighted(ret: np.ndarray, weight: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """Weighted mean of ``ret`` over the members of each row.
+
+    Summed over the members only, in code order, so the result does not depend on which other
+    stocks the panel holds (a wider panel must give bit-identical values).
+    """
+    use = member & np.isfinite(weight) & (weight > 0)
+    out = np.full(len(ret), np.nan)
+    for t in range(len(ret)):
+        idx = np.flatnonzero(use[t])
+        if idx.size:
+            w = weight[t, idx]
+            r = np.where(np.isfinite(ret[t, idx]), ret[t, idx], 0.0)
+            out[t] = (w * r).sum() / w.sum()
+    return out
+
+
+def index_session_returns(
+    store: Store, panel: DailyPanel, *, index: str = "000300.SH"
+) -> IndexSessionReturns:
+    """Overnight and afternoon returns of an index on the panel's days.
+
+    Parameters
+    ----------
+    store
+        The store (``index_members``, ``index_bars``).
+    panel
+        Daily panel with ``open``, ``close``, ``prev_close``, ``price_1130`` and a share count.
+    index
+        Index code with members in ``index_members`` (default CSI 300), or ``"market"`` for
+        every listed stock.
+
+    Returns
+    -------
+    IndexSessionReturns
+
+    Raises
+    ------
+    LookupError
+        The index has no members in the store.
+
+    Notes
+    -----
+    Stock indices carry no 11:30 level, so it is built from the members like the index
+    itself: with float-cap weights at the previous close :math:`w_i = F_i \\, P^{prev}_i`
+    (suspended members at a zero return),
+
+    .. math:: R^{1130}_t = \\frac{\\sum_i w_i (P^{1130}_i / P^{prev}_i - 1)}{\\sum_i w_i},
+       \\quad L^{1130}_t = L_{t-1} (1 + R^{1130}_t)
+
+    The overnight return is :math:`O_t / L_{t-1} - 1` and the afternoon return
+    :math:`L_t / L^{1130}_t - 1` from ``index_bars`` (open :math:`O`, close :math:`L`) when the
+    index is there, else the same member aggregate of open and close.
+    """
+    dates, codes = panel.dates, panel.codes
+    trading = panel.trading
+    if index == "market":
+        member = panel.present.copy()
+        what = "every listed stock (float-cap weighted)"
+    else:
+        spells = (
+            store.read("index_members", end=dates[-1])
+            if store.has("index_members")
+            else pd.DataFrame(columns=["index_code", "code", "start", "end"])
+        )
+        spells = spells[spells["index_code"].astype(str) == index]
+        if spells.empty:
+            raise LookupError(f"index {index} has no members in store {store.name!r}")
+        member = spell_mask(spells, dates, codes) & panel.present
+        what = f"{index} members (float-cap weighted)"
+    weight = panel.cap_shares() * panel["prev_close"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prev = panel["prev_close"]
+        r1130 = np.where(trading, panel["price_1130"] / prev - 1.0, 0.0)
+        r_open = np.where(trading, panel["open"] / prev - 1.0, 0.0)
+        r_close = np.where(trading, panel["close"] / prev - 1.0, 0.0)
+    agg_1130 = _weighted(r1130, weight, member)
+    bars = pd.DataFrame()
+    if index != "market" and store.has("index_bars"):
+        bars = store.read(
+            "index_bars",
+            start=dates[0] - pd.Timedelta(days=20),
+            end=dates[-1],
+            codes=[index],
+            columns=["date", "code", "open", "close"],
+        )
+    if len(bars):
+        b = bars.sort_values("date").set_index("date")
+        prev_level = b["close"].shift(1)
+        on = (b["open"] / prev_level - 1.0).reindex(dates).to_numpy(dtype=float)
+        close_ret = (b["close"] / prev_level - 1.0).reindex(dates).to_numpy(dtype=float)
+        source = (
+            f"open and close of {index} from index_bars; 11:30 level = previous close x "
+            f"(1 + cap-weighted 11:30 return of the {what})"
+        )
+    else:
+        on = _weighted(r_open, weight, member)
+        close_ret = _weighted(r_close, weight, member)
+        source = f"open, 11:30 and close levels aggregated from {what}"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        aft = (1.0 + close_ret) / (1.0 + agg_1130) - 1.0
+    return IndexSessionReturns(index=index, overnight=on, afternoon=aft, source=source)
+
+
+# -- the monthly evaluation panel ----------------------------------------------------------------
+@dataclass(frozen=True)
+class PoolSpec:
+    """A stock pool: its index code and, where the store has no members, its float-cap ranks.
+
+    ``ranks`` are SPEC §0's cut-offs on a 5,000-stock market (inclusive, 1-based); they are
+    scaled by the number of eligible stocks / 5000.
+    """
+
+    name: str
+    index: str
+    ranks: tuple[int, int]
+
+
+#: The pools of the behaviour report (SPEC §2).
+DEFAULT_POOLS: tuple[PoolSpec, ...] = (
+    PoolSpec("CSI 800", "000906.SH", (1, 800)),
+    PoolSpec("CSI 1000", "000852.SH", (801, 1800)),
+    PoolSpec("CSI 2000", "932000.CSI", (1801, 3800)),
+)
+
+
+@dataclass(frozen=True)
+class MonthlyPanel:
+    """Everything a monthly factor evaluation needs at each rebalance date ``t``.
+
+    Attributes
+    ----------
+    dates
+        Rebalance dates (month-ends), ascending.
+    codes
+        Stocks (columns).
+    universe
+        ``date x code`` bool: eligible at ``t`` (see :func:`load_monthly_panel`).
+    tradable
+        ``date x code`` bool: can be bought at the close of ``t`` (traded, not at limit-up).
+    forward
+        ``date x code`` return from the close of ``t`` to the close of the next date (adjusted);
+        NaN on the last date.
+    industry
+        ``date x code`` SW level-1 code in force at ``t`` (None where unknown).
+    float_cap
+        ``date x code`` float market cap at the close of ``t`` (total cap without float shares).
+    pools
+        ``{pool name: date x code bool}`` membership at ``t``.
+    pool_source
+        ``{pool name: "index_members ..." or "float-cap ranks ..."}``.
+    rules
+        The universe and tradability rules, in words.
+    """
+
+    dates: pd.DatetimeIndex
+    codes: pd.Index
+    universe: pd.DataFrame
+    tradable: pd.DataFrame
+    forward: pd.DataFrame
+    industry: pd.DataFrame
+    float_cap: pd.DataFrame
+    pools: dict[str, pd.DataFrame] = field(default_factory=dict)
+    pool_source: dict[str, str] = field(default_factory=dict)
+    rules: str = ""
+
+    @property
+    def sample(self) -> pd.DataFrame:
+        """Universe and tradable: the evaluation sample of each date."""
+        return self.universe & self.tradable
+
+
+def _listed_sessions(list_date: pd.Series, dates: pd.DatetimeIndex) -> np.ndarray:
+    """``(T, N)`` number of sessions from the listing day to each date, inclusive."""
+    sessions = TradingCalendar().sessions
+    pos_list = sessions.searchsorted(pd.DatetimeIndex(list_date), side="left")
+    pos_date = sessions.searchsorted(dates, side="left")
+    out: np.ndarray = pos_date[:, None] - pos_list[None, :] + 1
+    return out
+
+
+def _rank_pools(
+    cap: np.ndarray, eligible: np.ndarray, pools: Sequence[PoolSpec]
+) -> dict[str, np.ndarray]:
+    """Pools by float-cap rank among eligible stocks, cut-offs scaled by n / 5000."""
+    capm = np.where(eligible & np.isfinite(cap), cap, np.nan)
+    rank = pd.DataFrame(capm).rank(axis=1, ascending=False, method="first").to_numpy()
+    n = np.isfinite(capm).sum(axis=1)[:, None]
+    out = {}
+    for p in pools:
+        lo = np.floor(p.ranks[0] * n / 5000 + 0.5)
+        hi = np.floor(p.ranks[1] * n / 5000 + 0.5)
+        out[p.name] = np.isfinite(rank) & (rank >= np.maximum(lo, 1)) & (rank <= hi)
+    return out
+
+
+def load_monthly_panel(
+    store: Store,
+    dates: Iterable[DateLike],
+    *,
+    min_listed_days: int = 60,
+    exclude_bse: bool = True,
+    pools: Sequence[PoolSpec] = DEFAULT_POOLS,
+) -> MonthlyPanel:
+    """The universe, tradability, forward returns, industry, float cap and pools at ``dates``.
+
+    Reads data up to the last of ``dates`` only.
+
+    Parameters
+    ----------
+    store
+        An open store.
+    dates
+        Rebalance dates (trading days), e.g. month-ends up to the as-of date.
+    min_listed_days
+        A stock enters the universe after this many sessions since listing (SPEC §0: 60).
+    exclude_bse
+        Leave Beijing Stock Exchange stocks out (SPEC default).
+    pools
+        Pools to mark; from ``index_members`` where the store has the index, else by float-cap
+        rank (cut-offs scaled by the number of eligible stocks / 5000).
+
+    Returns
+    -------
+    MonthlyPanel
+
+    Notes
+    -----
+    Universe at :math:`t`: listed at least ``min_listed_days`` sessions, a bar on :math:`t`
+    and not suspended, not ST / *ST, and (by default) not on the Beijing exchange.
+    Tradable at :math:`t`: traded and not closing at the upper limit (it could not be bought).
+    Forward return: :func:`quantbook.evaluation.forward_returns` on adjusted closes (a stock
+    suspended on a rebalance date is valued at its last close; one that delists during the
+    period has none).
+    """
+    rebal = pd.DatetimeIndex(sorted({pd.Timestamp(d) for d in dates}), name="date")
+    end = rebal[-1]
+    cols = ["close", "adj_factor", "is_suspended", "limit_up", "float_shares", "total_shares"]
+    daily = load_daily_panel(store, end=end, start=min(rebal[0], store.start), fields=cols)
+    codes = daily.codes
+    rows = daily.dates.get_indexer(rebal)
+    if (rows < 0).any():
+        raise ValueError("rebalance dates must be trading days of the store")
+    adj = daily.frame("close") * daily.frame("adj_factor")
+    fwd = forward_returns(adj, rebal)
+    trading = daily.trading[rows]
+    tradable = trading & ~daily.limit_up_close[rows]
+    cap = daily["close"][rows] * daily.cap_shares()[rows]
+
+    inst = store.read("instruments").set_index("code").reindex(codes)
+    listed = _listed_sessions(inst["list_date"], rebal)
+    eligible = trading & (listed >= min_listed_days)
+    if exclude_bse:
+        bse = (inst["board"].astype(str) == "bse").to_numpy() | codes.str.endswith(".BJ")
+        eligible &= ~bse[None, :]
+    if store.has("st_status"):
+        eligible &= ~spell_mask(store.read("st_status", end=end), rebal, codes)
+    industry = (
+        spell_labels(store.read("industry", end=end), rebal, codes)
+        if store.has("industry")
+        else pd.DataFrame(None, index=rebal, columns=codes, dtype=object)
+    )
+
+    pool_masks: dict[str, pd.DataFrame] = {}
+    pool_source: dict[str, str] = {}
+    members = store.read("index_members", end=end) if store.has("index_members") else None
+    by_rank = _rank_pools(cap, eligible, pools)
+    for p in pools:
+        sp = None if members is None else members[members["index_code"].astype(str) == p.index]
+        if sp is not None and len(sp):
+            mask = spell_mask(sp, rebal, codes)
+            pool_source[p.name] = f"members of {p.index} (index_members, point in time)"
+        else:
+            mask = by_rank[p.name]
+            pool_source[p.name] = (
+                f"float-cap ranks {p.ranks[0]}-{p.ranks[1]} of 5,000, scaled by eligible stocks / 5000"
+            )
+        pool_masks[p.name] = pd.DataFrame(mask, index=rebal, columns=codes)
+
+    rules = (
+        f"Universe at each month-end: listed at least {min_listed_days} sessions, traded that day "
+        f"(not suspended), not ST / *ST{', not on the Beijing exchange' if exclude_bse else ''}. "
+        "Tradable: not closing at the upper price limit (it could not be bought); stocks that "
+        "cannot be bought are left out of that period's sample (SPEC §0 proposal)."
+    )
+    return MonthlyPanel(
+        dates=rebal,
+        codes=codes,
+        universe=pd.DataFrame(eligible, index=rebal, columns=codes),
+        tradable=pd.DataFrame(tradable, index=rebal, columns=codes),
+        forward=fwd.reindex(columns=codes),
+        industry=industry,
+        float_cap=pd.DataFrame(cap, index=rebal, columns=codes),
+        pools=pool_masks,
+        pool_source=pool_source,
+        rules=rules,
+    )

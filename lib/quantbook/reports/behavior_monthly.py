@@ -1,0 +1,979 @@
+"""Trading-behaviour factors, monthly (SPEC §2, after Kaiyuan Securities).
+
+Sections (compute functions return frames or result objects; ``show_*`` wrap them for
+display and ``plot_*`` draw them; nothing reads data after ``as_of``):
+
+- :func:`prepare`: factor histories at every month-end up to ``as_of`` (cached under the
+  store), the universe, tradability, forward returns, pools, the composite and every
+  factor's evaluation;
+- :func:`style_factor_returns`: the month's returns of the Barra styles (Size, BookToPrice,
+  Growth, earnings expectation) from :mod:`quantbook.risk`;
+- :func:`summary_table`, :func:`factor_table`: history-wide IC, rank IC, long-short IR and
+  monthly win rate, the month's long-short return and the last 12 months' win rate;
+- :func:`long_short_frame` / :func:`plot_long_short`: monthly long-short returns and the
+  cumulative long-short net value; :func:`quintile_table` / :func:`plot_quintiles`;
+- :func:`pool_table`: the composite in the CSI 800, CSI 1000 and CSI 2000 pools;
+- :func:`narrative`: this month's result in words, generated from the numbers.
+
+Conventions (see ``book/methods/behavior_factors.md``): a factor formed at month-end
+:math:`t` earns the return from the close of :math:`t` to the close of the next month-end;
+"the month's" long-short return is the one formed at the previous month-end and realized on
+``as_of``. History-wide statistics use every formation month-end whose forward return is
+known at ``as_of``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from quantbook import plotting
+from quantbook.data.calendar import DateLike
+from quantbook.data.store import DataUnavailableError, Store
+from quantbook.evaluation.groups import GroupReturns, group_returns
+from quantbook.evaluation.ic import ic_series, rank_ic_series
+from quantbook.evaluation.stats import (
+    annualized_return,
+    long_short_ir,
+    net_value,
+    sharpe_ratio,
+    win_rate,
+)
+from quantbook.factors.behavior import (
+    FACTOR_INFO,
+    FACTORS,
+    BehaviorParams,
+    FactorHistory,
+    factor_history,
+)
+from quantbook.factors.behavior_composite import CompositeResult, composite_factor
+from quantbook.factors.behavior_data import MonthlyPanel, load_monthly_panel
+from quantbook.factors.preprocess import (
+    DegenerateCrossSectionWarning,
+    TooFewStocksWarning,
+    winsorize_mad,
+)
+from quantbook.reports import Metrics
+from quantbook.tables import Table, table
+
+__all__ = [
+    "COMPOSITE",
+    "HEADLINE",
+    "HEADLINE_FORMATS",
+    "STYLES",
+    "BehaviorReport",
+    "FactorEvaluation",
+    "StyleReturns",
+    "Text",
+    "evaluate",
+    "long_short_frame",
+    "narrative",
+    "plot_long_short",
+    "plot_quintiles",
+    "pool_table",
+    "prepare",
+    "quintile_table",
+    "show_availability",
+    "show_definition",
+    "show_factor_table",
+    "show_pools",
+    "show_quintiles",
+    "show_style_returns",
+    "show_summary",
+    "show_weights",
+    "style_factor_returns",
+    "summary_table",
+]
+
+REPORT = "behavior_monthly"
+COMPOSITE = "composite"
+PCT = ".2%"
+
+#: Metrics charted across dates on the archive page.
+HEADLINE: dict[str, str] = {
+    "factor.composite.month_ls": "Composite long-short, month",
+    "factor.composite.rank_ic_mean": "Composite rank IC, history",
+    "factor.composite.ls_ir": "Composite long-short IR, history",
+    "factor.composite.win_rate_12m": "Composite win rate, last 12 months",
+}
+HEADLINE_FORMATS: dict[str, str] = {
+    "factor.composite.month_ls": PCT,
+    "factor.composite.rank_ic_mean": ".3f",
+    "factor.composite.ls_ir": ".2f",
+    "factor.composite.win_rate_12m": ".0%",
+}
+
+#: The Barra styles shown: ``{risk model factor name: label}``.
+STYLES: dict[str, str] = {
+    "size": "Size",
+    "book_to_price": "BookToPrice",
+    "growth": "Growth",
+    "earnings_yield": "Earnings expectation (EarningsYield)",
+}
+
+COMPOSITE_DEFINITION = (
+    "Each available factor is winsorized (median +- 5 MAD) and z-scored within each SW "
+    "level-1 industry at each month-end. Weights are each factor's signed ICIR (mean / std "
+    "of its rank IC, not annualized) over the 12 months before the month-end: the rank IC "
+    "formed at t-1 needs the return to t, so every weight is known at t. The composite is "
+    "the weighted sum (a missing component counts as the industry mean, 0), neutralized by "
+    "OLS on industry dummies and ln float cap, and z-scored."
+)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A paragraph of Markdown for a notebook cell (``_repr_markdown_``) and plain text."""
+
+    markdown: str
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FactorEvaluation:
+    """IC, rank IC and quantile groups of one factor over the report's history.
+
+    Attributes
+    ----------
+    name, label
+        Factor key and display name.
+    direction
+        +1 / -1: the side the long-short portfolio is long (the expected sign).
+    available
+        False when the store cannot provide the factor (then ``reason`` says why).
+    reason
+        Why the factor is unavailable.
+    ic, rank_ic
+        Per formation date (NaN where no forward return, e.g. on ``as_of``).
+    groups
+        Quantile groups and long-short (None when unavailable).
+    values
+        The values evaluated, ``date x code``.
+    """
+
+    name: str
+    label: str
+    direction: int
+    available: bool
+    reason: str = ""
+    ic: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    rank_ic: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    groups: GroupReturns | None = None
+    values: pd.DataFrame | None = None
+
+    @property
+    def long_short(self) -> pd.Series:
+        """Monthly long-short returns by formation date, finite only."""
+        if self.groups is None:
+            return pd.Series(dtype=float)
+        return self.groups.long_short.dropna()
+
+    def stats(self, *, last: int = 12) -> dict[str, Any]:
+        """History-wide and latest statistics (see :func:`summary_table`)."""
+        ls = self.long_short
+        ic = self.ic.dropna()
+        ric = self.rank_ic.dropna()
+        n = len(ls)
+        sd = float(ic.std(ddof=1)) if len(ic) > 1 else math.nan
+        return {
+            "ic_mean": float(ic.mean()) if len(ic) else math.nan,
+            "ic_t": float(ic.mean() / sd * math.sqrt(len(ic))) if sd > 0 else math.nan,
+            "rank_ic_mean": float(ric.mean()) if len(ric) else math.nan,
+            "ls_ir": long_short_ir(ls) if n > 1 else math.nan,
+            "win_rate": win_rate(ls) if n else math.nan,
+            "ls_annual": annualized_return(ls) if n else math.nan,
+            "month_ls": float(ls.iloc[-1]) if n else math.nan,
+            "month_formed": ls.index[-1] if n else None,
+            "win_rate_12m": win_rate(ls.iloc[-last:]) if n else math.nan,
+            "n_months": n,
+            "sample_start": ls.index[0] if n else None,
+            "sample_end": ls.index[-1] if n else None,
+        }
+
+
+def evaluate(
+    name: str,
+    values: pd.DataFrame,
+    forward: pd.DataFrame,
+    sample: pd.DataFrame,
+    *,
+    label: str,
+    direction: int,
+    n_groups: int = 5,
+    winsorize: bool = True,
+) -> FactorEvaluation:
+    """IC, rank IC and quantile long-short of ``values`` on the evaluation ``sample``.
+
+    Parameters
+    ----------
+    name, label, direction
+        Factor key, display name and the long side (+1 top group, -1 bottom group).
+    values
+        Factor values, ``date x code``.
+    forward
+        Forward returns by formation date.
+    sample
+        Bool mask of the stocks evaluated at each date (universe and tradable, and a pool).
+    n_groups
+        Quantile groups (5).
+    winsorize
+        Clip each cross-section of the sample to median +- 5 MAD first (for the Pearson IC;
+        rank IC and groups are unaffected).
+
+    Returns
+    -------
+    FactorEvaluation
+    """
+    v = values.reindex(index=sample.index, columns=sample.columns).where(sample.astype(bool))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TooFewStocksWarning)
+        warnings.simplefilter("ignore", DegenerateCrossSectionWarning)
+        if winsorize:
+            v = winsorize_mad(v, k=5.0)
+        ic = ic_series(v, forward, tradable=sample)
+        ric = rank_ic_series(v, forward, tradable=sample)
+        g = group_returns(
+            v, forward, n_groups=n_groups, tradable=sample, direction=1 if direction > 0 else -1
+        )
+    return FactorEvaluation(
+        name=name,
+        label=label,
+        direction=direction,
+        available=True,
+        ic=ic,
+        rank_ic=ric,
+        groups=g,
+        values=v,
+    )
+
+
+@dataclass(frozen=True)
+class BehaviorReport:
+    """Everything the report shows for one as-of date.
+
+    Attributes
+    ----------
+    store, as_of
+        The store and the as-of month-end.
+    dates
+        Month-ends up to ``as_of`` (formation dates).
+    params
+        The factor parameters.
+    history
+        Raw factor values (:class:`~quantbook.factors.behavior.FactorHistory`).
+    panel
+        Universe, tradability, forward returns, industry, float cap, pools.
+    composite
+        The composite (None when no factor is available).
+    evaluations
+        ``{factor or "composite": FactorEvaluation}``.
+    n_groups, icir_window
+        Settings.
+    """
+
+    store: Store
+    as_of: pd.Timestamp
+    dates: pd.DatetimeIndex
+    params: BehaviorParams
+    history: FactorHistory
+    panel: MonthlyPanel
+    composite: CompositeResult | None
+    evaluations: dict[str, FactorEvaluation]
+    n_groups: int
+    icir_window: int
+
+    @property
+    def names(self) -> list[str]:
+        """Factors and the composite, in report order."""
+        return [*FACTORS, COMPOSITE]
+
+    @property
+    def sample_start(self) -> pd.Timestamp:
+        """First day of data read (the start of the first factor window)."""
+        sessions = self.store.calendar().sessions
+        i = int(sessions.searchsorted(self.dates[0], side="left"))
+        back = max(self.params.window, self.params.minute_days)
+        return pd.Timestamp(sessions[max(i - back, 0)])
+
+    @property
+    def prev_month_end(self) -> pd.Timestamp | None:
+        """Formation date of this month's result (the month-end before ``as_of``)."""
+        return self.dates[-2] if len(self.dates) > 1 else None
+
+    def label(self, name: str) -> str:
+        return "Composite" if name == COMPOSITE else FACTOR_INFO[name].label
+
+    def sample_span(self, name: str) -> str:
+        """``first to last formation month-end (n months)`` of a factor's statistics."""
+        ev = self.evaluations.get(name)
+        if ev is None or not ev.available or ev.long_short.empty:
+            return "none yet"
+        s = ev.stats()
+        n = s["n_months"]
+        return (
+            f"{s['sample_start']:%Y-%m-%d} to {s['sample_end']:%Y-%m-%d} "
+            f"({n} month{'s' if n != 1 else ''})"
+        )
+
+    def sample_note(self, name: str = COMPOSITE) -> str:
+        """Sample period and number of months of a factor's statistics, as a sentence."""
+        return (
+            f"Sample: formation month-ends {self.sample_span(name)}, returns to "
+            f"{self.as_of:%Y-%m-%d}."
+        )
+
+    def samples_note(self) -> str:
+        """The sample of every available factor and the composite, as a sentence."""
+        spans = "; ".join(
+            f"{self.label(n)} {self.sample_span(n)}"
+            for n in self.names
+            if self.evaluations[n].available
+        )
+        return f"Samples (formation month-ends, returns to {self.as_of:%Y-%m-%d}): {spans}."
+
+
+def prepare(
+    store: Store,
+    *,
+    as_of: DateLike,
+    apm_index: str = "000300.SH",
+    n_groups: int = 5,
+    icir_window: int = 12,
+    min_listed_days: int = 60,
+    exclude_bse: bool = True,
+    cache: bool = True,
+    progress: bool = False,
+) -> BehaviorReport:
+    """Compute everything the report shows for ``as_of`` from data up to that day.
+
+    Parameters
+    ----------
+    store
+        An open store.
+    as_of
+        A month-end (the last trading day of a month); another trading day is used as given
+        (the month's result then runs to that day).
+    apm_index
+        APM's index (``000300.SH``, or ``"market"``).
+    n_groups
+        Quantile groups (5).
+    icir_window
+        Months of rank IC behind the composite's weights (12).
+    min_listed_days
+        Universe: sessions since listing (60).
+    exclude_bse
+        Universe: leave out the Beijing exchange.
+    cache
+        Use the factor cache under the store (only new month-ends are computed).
+    progress
+        Progress bar while computing factors.
+
+    Returns
+    -------
+    BehaviorReport
+    """
+    day = pd.Timestamp(as_of).normalize()
+    if day > store.end or day < store.start:
+        raise ValueError(
+            f"as-of {day:%Y-%m-%d} is outside store {store.name!r} ({store.start:%Y-%m-%d} to {store.end:%Y-%m-%d})"
+        )
+    cal = store.calendar()
+    day = cal.previous_or_same(day, warn=False)
+    dates = cal.month_ends(end=day)
+    if not len(dates) or dates[-1] != day:
+        dates = pd.DatetimeIndex([*dates, day], name="date")
+    params = BehaviorParams(apm_index=apm_index)
+    hist = factor_history(store, dates, params=params, cache=cache, progress=progress)
+    mp = load_monthly_panel(store, dates, min_listed_days=min_listed_days, exclude_bse=exclude_bse)
+    sample = mp.sample
+    evaluations: dict[str, FactorEvaluation] = {}
+    for n in FACTORS:
+        info = FACTOR_INFO[n]
+        st = hist.status[n]
+        if not st.available:
+            evaluations[n] = FactorEvaluation(n, info.label, info.direction, False, st.reason)
+            continue
+        evaluations[n] = evaluate(
+            n,
+            hist.values[n],
+            mp.forward,
+            sample,
+            label=info.label,
+            direction=info.direction,
+            n_groups=n_groups,
+        )
+    comp: CompositeResult | None = None
+    if hist.available:
+        comp = composite_factor(
+            {n: hist.values[n] for n in hist.available},
+            forward_returns=mp.forward,
+            industry=mp.industry,
+            float_cap=mp.float_cap,
+            universe=mp.universe,
+            tradable=sample,
+            window=icir_window,
+        )
+        evaluations[COMPOSITE] = evaluate(
+            COMPOSITE,
+            comp.values,
+            mp.forward,
+            sample,
+            label="Composite",
+            direction=1,
+            n_groups=n_groups,
+            winsorize=False,
+        )
+    else:
+        evaluations[COMPOSITE] = FactorEvaluation(
+            COMPOSITE, "Composite", 1, False, "no behaviour factor is available in this store"
+        )
+    return BehaviorReport(
+        store=store,
+        as_of=day,
+        dates=pd.DatetimeIndex(dates, name="date"),
+        params=params,
+        history=hist,
+        panel=mp,
+        composite=comp,
+        evaluations=evaluations,
+        n_groups=n_groups,
+        icir_window=icir_window,
+    )
+
+
+# -- tables ----------------------------------------------------------------------------------------
+_SUMMARY_COLS = [
+    "ic_mean",
+    "rank_ic_mean",
+    "ic_t",
+    "ls_ir",
+    "win_rate",
+    "ls_annual",
+    "month_ls",
+    "win_rate_12m",
+    "n_months",
+]
+_SUMMARY_FORMATS = {
+    "ic_mean": ".3f",
+    "rank_ic_mean": ".3f",
+    "ic_t": ".1f",
+    "ls_ir": ".2f",
+    "win_rate": ".0%",
+    "ls_annual": ".1%",
+    "month_ls": PCT,
+    "win_rate_12m": ".0%",
+    "n_months": ",d",
+}
+_SUMMARY_LABELS = {
+    "ic_mean": "IC",
+    "rank_ic_mean": "Rank IC",
+    "ic_t": "IC t-stat",
+    "ls_ir": "L-S IR",
+    "win_rate": "Win rate",
+    "ls_annual": "L-S ann. return",
+    "month_ls": "L-S this month",
+    "win_rate_12m": "Win rate 12m",
+    "n_months": "Months",
+}
+
+
+def _record(metrics: Metrics | None, name: str, stats: dict[str, Any], available: bool) -> None:
+    if metrics is None:
+        return
+    metrics.record(f"factor.{name}.available", available)
+    if not available:
+        return
+    metrics.update(
+        {k: stats[k] for k in [*_SUMMARY_COLS, "sample_start", "sample_end"]},
+        prefix=f"factor.{name}",
+    )
+
+
+def summary_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+    """History-wide statistics of every factor and the composite, and this month's result.
+
+    Columns: IC and rank IC (means over the months), IC t-statistic, long-short IR
+    (annualized mean / annualized std of the monthly long-short return), monthly win rate,
+    annualized long-short return (compounded), this month's long-short return, the last 12
+    months' win rate, and the number of months. Unavailable factors are NaN.
+
+    Records ``factor.<name>.*`` into ``metrics``.
+    """
+    rows = {}
+    for n in rep.names:
+        ev = rep.evaluations[n]
+        st = ev.stats() if ev.available else dict.fromkeys(_SUMMARY_COLS, math.nan)
+        _record(metrics, n, st, ev.available)
+        rows[rep.label(n)] = {k: st[k] for k in _SUMMARY_COLS}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out["n_months"] = out["n_months"].fillna(0).astype("int64")
+    out.index.name = "factor"
+    return out
+
+
+def factor_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
+    """One factor's row of :func:`summary_table` (empty when unavailable)."""
+    ev = rep.evaluations[name]
+    if not ev.available:
+        return pd.DataFrame(columns=_SUMMARY_COLS)
+    st = ev.stats()
+    out = pd.DataFrame(
+        {k: [st[k]] for k in _SUMMARY_COLS}, index=pd.Index([ev.label], name="factor")
+    )
+    out["n_months"] = out["n_months"].astype("int64")
+    return out
+
+
+def long_short_frame(rep: BehaviorReport, name: str) -> pd.DataFrame:
+    """Monthly long-short returns and cumulative net value, by the month they are realized.
+
+    Returns
+    -------
+    DataFrame
+        Index: realization month-end (the formation date's next month-end); columns
+        ``formed`` (formation month-end), ``long_short``, ``net_value`` (compounded from 1),
+        ``long``, ``short`` (the two legs' returns).
+    """
+    ev = rep.evaluations[name]
+    if not ev.available or ev.groups is None:
+        return pd.DataFrame(columns=["formed", "long_short", "net_value", "long", "short"])
+    ls = ev.long_short
+    nxt = pd.Series(rep.dates[1:], index=rep.dates[:-1])
+    g = ev.groups.returns
+    long_col, short_col = (g.columns.max(), g.columns.min())
+    if ev.direction < 0:
+        long_col, short_col = short_col, long_col
+    out = pd.DataFrame(
+        {
+            "formed": ls.index,
+            "long_short": ls.to_numpy(),
+            "net_value": net_value(ls).to_numpy(),
+            "long": g.loc[ls.index, long_col].to_numpy(),
+            "short": g.loc[ls.index, short_col].to_numpy(),
+        },
+        index=pd.DatetimeIndex(nxt.reindex(ls.index).to_numpy(), name="month"),
+    )
+    return out
+
+
+def quintile_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
+    """Per quantile group: mean monthly return, annualized return, and this month's return.
+
+    Group 1 holds the lowest factor values. Returns an empty frame when unavailable.
+    """
+    ev = rep.evaluations[name]
+    if not ev.available or ev.groups is None:
+        return pd.DataFrame(columns=["mean", "annualized", "month", "mean_count"])
+    g = ev.groups.returns
+    valid = ev.long_short.index
+    rows = {}
+    last = valid[-1] if len(valid) else None
+    for col in g.columns:
+        r = g.loc[valid, col]
+        rows[f"Q{int(col)}"] = {
+            "mean": float(r.mean()) if len(r) else math.nan,
+            "annualized": annualized_return(r) if len(r) else math.nan,
+            "month": float(g.loc[last, col]) if last is not None else math.nan,
+            "mean_count": float(ev.groups.counts.loc[valid, col].mean()) if len(r) else math.nan,
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "group"
+    return out
+
+
+def pool_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+    """The composite evaluated within each pool (and the whole universe).
+
+    Columns: IC, rank IC, long-short IR, annualized long-short return (compounded), Sharpe
+    (annualized return / annualized volatility), monthly win rate, months. Groups are formed
+    within the pool. Records ``pool.<name>.*``.
+    """
+    cols = ["ic_mean", "rank_ic_mean", "ls_ir", "ls_annual", "sharpe", "win_rate", "n_months"]
+    if rep.composite is None:
+        return pd.DataFrame(columns=cols)
+    rows = {}
+    pools = {"All (universe)": None, **rep.panel.pools}
+    for pname, mask in pools.items():
+        sample = rep.panel.sample if mask is None else rep.panel.sample & mask
+        ev = evaluate(
+            COMPOSITE,
+            rep.composite.values,
+            rep.panel.forward,
+            sample,
+            label="Composite",
+            direction=1,
+            n_groups=rep.n_groups,
+            winsorize=False,
+        )
+        st = ev.stats()
+        ls = ev.long_short
+        rows[pname] = {
+            "ic_mean": st["ic_mean"],
+            "rank_ic_mean": st["rank_ic_mean"],
+            "ls_ir": st["ls_ir"],
+            "ls_annual": st["ls_annual"],
+            "sharpe": sharpe_ratio(ls) if len(ls) > 1 else math.nan,
+            "win_rate": st["win_rate"],
+            "n_months": st["n_months"],
+        }
+        if metrics is not None:
+            key = "all" if mask is None else pname.lower().replace(" ", "")
+            metrics.update(rows[pname], prefix=f"pool.{key}")
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out["n_months"] = out["n_months"].astype("int64")
+    out.index.name = "pool"
+    return out
+
+
+def composite_weights(rep: BehaviorReport, *, months: int = 12) -> pd.DataFrame:
+    """The composite's ICIR weights at the last ``months`` month-ends (``date x factor``)."""
+    if rep.composite is None:
+        return pd.DataFrame()
+    w = rep.composite.weights.dropna(how="all").iloc[-months:]
+    return w.rename(columns={n: FACTOR_INFO[n].label for n in w.columns})
+
+
+# -- Barra styles ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StyleReturns:
+    """The month's Barra style factor returns, or why they are not available.
+
+    Attributes
+    ----------
+    available
+        Whether the risk model ran.
+    message
+        What is shown instead (unavailable) or a note (e.g. the earnings-expectation proxy).
+    history
+        ``month x style`` returns of the last months (columns labelled).
+    """
+
+    available: bool
+    message: str
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def month(self) -> pd.Series:
+        """The as-of month's returns (empty when unavailable)."""
+        return self.history.iloc[-1] if len(self.history) else pd.Series(dtype=float)
+
+
+def style_factor_returns(
+    store: Store, *, as_of: DateLike, months: int = 12, metrics: Metrics | None = None
+) -> StyleReturns:
+    """Monthly returns of Size, BookToPrice, Growth and earnings expectation to ``as_of``.
+
+    Calls ``quantbook.risk.fit(store, start=..., end=as_of, freq="M")`` and reads its
+    ``factor_returns`` (``date x factor``). Without analyst forecasts, the earnings-expectation
+    factor is the EarningsYield style (SPEC §1). When the risk model is not part of this
+    build, or the store lacks what it needs, the result says so (``available=False``).
+    """
+    day = pd.Timestamp(as_of)
+    try:
+        from quantbook import risk  # type: ignore[attr-defined,unused-ignore]
+    except ImportError as e:
+        return StyleReturns(
+            False,
+            "The Barra risk model (quantbook.risk) is not available in this build, so the "
+            f"month's style factor returns cannot be shown ({e}).",
+        )
+    ends = store.calendar().month_ends(end=day)
+    start = ends[-(months + 1)] if len(ends) > months else store.start
+    try:
+        res = risk.fit(store, start=start, end=day, freq="M", progress=False)
+    except DataUnavailableError as e:
+        return StyleReturns(False, f"The risk model cannot run on store {store.name!r}: {e}")
+    fr = pd.DataFrame(res.factor_returns)
+    fr.index = pd.DatetimeIndex(fr.index)
+    fr = fr[fr.index <= day]
+    present = [s for s in STYLES if s in fr.columns]
+    missing = [STYLES[s] for s in STYLES if s not in fr.columns]
+    hist = fr[present].iloc[-months:].rename(columns=STYLES)
+    hist.index.name = "month"
+    note = (
+        "Pure factor returns of the Barra-style risk model (WLS, sqrt float cap weights), "
+        "by month. Earnings expectation: no analyst forecasts in this store, so the "
+        "EarningsYield style stands in (SPEC §1)."
+    )
+    if missing:
+        note += f" Not in the risk model: {', '.join(missing)}."
+    if not len(hist) or hist.index[-1] != day:
+        note += f" No factor return for the month ending {day:%Y-%m-%d}."
+    if metrics is not None and len(hist):
+        last = hist.iloc[-1]
+        for s in present:
+            metrics.record(f"styles.{s}.month", last[STYLES[s]])
+    return StyleReturns(True, note, hist)
+
+
+# -- narrative -------------------------------------------------------------------------------------
+def _day(d: pd.Timestamp | None) -> str:
+    return "n/a" if d is None else f"{d:%Y-%m-%d}"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:+.2%}"
+
+
+def narrative(rep: BehaviorReport) -> Text:
+    """This month's result in a few sentences, generated from the numbers."""
+    comp = rep.evaluations[COMPOSITE]
+    prev = rep.prev_month_end
+    parts = []
+    month = f"{rep.as_of:%B %Y}"
+    if comp.available and not comp.long_short.empty and prev is not None:
+        st = comp.stats()
+        ls = comp.long_short
+        formed = ls.index[-1]
+        if formed == prev:
+            won = int((ls.iloc[-12:] > 0).sum())
+            n12 = min(12, len(ls))
+            ric = float(comp.rank_ic.get(formed, np.nan))
+            verdict = "gained" if st["month_ls"] > 0 else "lost"
+            parts.append(
+                f"In {month} the composite behaviour factor's long-short portfolio (top minus "
+                f"bottom quintile, formed on {formed:%Y-%m-%d}) {verdict} {abs(st['month_ls']):.2%}, "
+                f"with a rank IC of {ric:+.3f}; it has won {won} of the last {n12} months."
+            )
+        else:
+            parts.append(
+                f"The composite has no long-short return for {month} (its latest formation "
+                f"date with a return is {formed:%Y-%m-%d})."
+            )
+        parts.append(
+            f"Over the whole history ({st['n_months']} months from {st['sample_start']:%Y-%m}) "
+            f"its rank IC averages {st['rank_ic_mean']:+.3f}, its long-short IR is "
+            f"{st['ls_ir']:.2f} and it wins {st['win_rate']:.0%} of months."
+        )
+    elif comp.available:
+        parts.append(
+            f"The composite needs {rep.icir_window} months of rank ICs for its weights; it has no "
+            f"long-short return yet at {rep.as_of:%Y-%m-%d}."
+        )
+    else:
+        parts.append(f"No composite this month: {comp.reason}.")
+    month_ls = {
+        rep.label(n): rep.evaluations[n].stats()["month_ls"]
+        for n in FACTORS
+        if rep.evaluations[n].available
+        and not rep.evaluations[n].long_short.empty
+        and rep.evaluations[n].long_short.index[-1] == prev
+    }
+    if month_ls:
+        best = max(month_ls, key=lambda k: month_ls[k])
+        worst = min(month_ls, key=lambda k: month_ls[k])
+        pos = sum(v > 0 for v in month_ls.values())
+        parts.append(
+            f"{pos} of {len(month_ls)} single factors had a positive long-short month; "
+            f"{best} did best ({_pct(month_ls[best])})"
+            + (f" and {worst} worst ({_pct(month_ls[worst])})." if worst != best else ".")
+        )
+    missing = [rep.label(n) for n in FACTORS if not rep.evaluations[n].available]
+    if missing:
+        parts.append(
+            f"Not available in this store: {', '.join(missing)}; the composite combines the rest."
+        )
+    return Text(" ".join(parts))
+
+
+# -- presentation ----------------------------------------------------------------------------------
+def show_summary(frame: pd.DataFrame, rep: BehaviorReport) -> Table:
+    """The history-wide table of all factors and the composite."""
+    return table(
+        frame,
+        title=f"Behaviour factors: history-wide statistics and {rep.as_of:%Y-%m}",
+        formats=_SUMMARY_FORMATS,
+        labels=_SUMMARY_LABELS,
+        note=(
+            f"{rep.samples_note()} IC / rank IC: mean monthly Pearson / Spearman correlation "
+            "with the next month's return. L-S: equal-weighted top minus bottom quintile, long "
+            "the expected side (ideal reversal, smart money, ideal amplitude: low values; APM, "
+            "composite: high values). L-S IR = annualized mean / annualized std of monthly L-S "
+            "returns (not an ICIR). Win rate: share of months with a positive L-S return. "
+            f"L-S this month: formed {_day(rep.prev_month_end)}, returns to {_day(rep.as_of)}."
+        ),
+    )
+
+
+def show_factor_table(rep: BehaviorReport, name: str) -> Table | Text:
+    """One factor's statistics, or why it is unavailable."""
+    ev = rep.evaluations[name]
+    if not ev.available:
+        return Text(f"**{ev.label} is unavailable in store `{rep.store.name}`:** {ev.reason}.")
+    return table(
+        factor_table(rep, name),
+        title=f"{ev.label}: history-wide statistics and {rep.as_of:%Y-%m}",
+        formats=_SUMMARY_FORMATS,
+        labels=_SUMMARY_LABELS,
+        note=rep.sample_note(name),
+    )
+
+
+def show_definition(rep: BehaviorReport, name: str) -> Text:
+    """The factor's definition and rules (and its availability in this store)."""
+    if name == COMPOSITE:
+        used = rep.history.available
+        missing = rep.history.unavailable
+        text = f"**Definition.** {COMPOSITE_DEFINITION}"
+        text += (
+            f" Factors combined here: {', '.join(FACTOR_INFO[n].label for n in used) or 'none'}."
+        )
+        if missing:
+            text += (
+                " Left out (unavailable): "
+                + "; ".join(f"{FACTOR_INFO[n].label} ({r})" for n, r in missing.items())
+                + "."
+            )
+        return Text(text)
+    info = FACTOR_INFO[name]
+    text = f"**Definition.** {info.definition}\n\n**Rules.** {info.rules}"
+    if name == "apm":
+        text += f" Index: `{rep.params.apm_index}`; its 11:30 level is the float-cap-weighted member aggregate of the 11:30 prices relative to the previous close."
+    side = "low" if info.direction < 0 else "high"
+    text += f" The long-short portfolio is long the {side}-value quintile."
+    st = rep.history.status[name]
+    if not st.available:
+        text += f"\n\n**Unavailable in store `{rep.store.name}`:** {st.reason}."
+    return Text(text)
+
+
+def show_availability(rep: BehaviorReport) -> Table:
+    """Which factors the store provides, and how many month-ends were computed or cached."""
+    rows = {}
+    for n in FACTORS:
+        st = rep.history.status[n]
+        rows[FACTOR_INFO[n].label] = {
+            "available": "yes" if st.available else "no",
+            "reason": st.reason or "",
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "factor"
+    return table(
+        out,
+        title="Inputs available in this store",
+        labels={"available": "Available", "reason": "Reason"},
+        note=rep.panel.rules,
+    )
+
+
+def show_quintiles(rep: BehaviorReport, name: str) -> Table | Text:
+    ev = rep.evaluations[name]
+    if not ev.available:
+        return Text(f"{ev.label}: unavailable.")
+    return table(
+        quintile_table(rep, name),
+        title=f"{ev.label}: quintile returns (Q1 = lowest values)",
+        formats={"mean": PCT, "annualized": ".1%", "month": PCT, "mean_count": ",.0f"},
+        labels={
+            "mean": "Mean monthly",
+            "annualized": "Annualized",
+            "month": "This month",
+            "mean_count": "Stocks",
+        },
+        note=rep.sample_note(name),
+    )
+
+
+def show_pools(frame: pd.DataFrame, rep: BehaviorReport) -> Table | Text:
+    if rep.composite is None:
+        return Text("No composite: no behaviour factor is available in this store.")
+    src = "; ".join(f"{k}: {v}" for k, v in rep.panel.pool_source.items())
+    return table(
+        frame,
+        title="Composite by stock pool",
+        formats={
+            "ic_mean": ".3f",
+            "rank_ic_mean": ".3f",
+            "ls_ir": ".2f",
+            "ls_annual": ".1%",
+            "sharpe": ".2f",
+            "win_rate": ".0%",
+            "n_months": ",d",
+        },
+        labels={
+            "ic_mean": "IC",
+            "rank_ic_mean": "Rank IC",
+            "ls_ir": "L-S IR",
+            "ls_annual": "L-S ann. return",
+            "sharpe": "Sharpe",
+            "win_rate": "Win rate",
+            "n_months": "Months",
+        },
+        note=(
+            f"{rep.sample_note()} Quintiles formed within each pool at each month-end. "
+            "Sharpe = compounded annualized L-S return / annualized volatility (risk-free 0); "
+            f"L-S IR = annualized mean / annualized std. Pools: {src}."
+        ),
+    )
+
+
+def show_weights(rep: BehaviorReport, *, months: int = 12) -> Table | Text:
+    w = composite_weights(rep, months=months)
+    if w.empty:
+        return Text("The composite has no weights yet (fewer than 12 months of rank ICs).")
+    return table(
+        w,
+        title="Composite weights: signed ICIR of the trailing 12 months' rank IC",
+        default="+.2f",
+        note="Weight at month-end t: mean / std of the rank ICs formed at t-12 .. t-1 (not annualized); 0 while a factor has too few ICs.",
+    )
+
+
+def show_style_returns(sr: StyleReturns) -> Table | Text:
+    if not sr.available:
+        return Text(f"**Style factor returns unavailable.** {sr.message}")
+    return table(
+        sr.history, title="Barra style factor returns by month", default=PCT, note=sr.message
+    )
+
+
+def plot_long_short(rep: BehaviorReport, name: str) -> Figure | Text:
+    """Monthly long-short returns (bars) and the cumulative long-short net value (line)."""
+    ev = rep.evaluations[name]
+    frame = long_short_frame(rep, name)
+    if frame.empty:
+        return Text(f"{ev.label}: no long-short returns to chart.")
+    fig, axes = plotting.new_figure(size=(8.0, 3.6))
+    ax = axes[0, 0]
+    x = np.arange(len(frame))
+    v = frame["long_short"].to_numpy(dtype=float)
+    ax.bar(x, v, color=[plotting.UP if a > 0 else plotting.DOWN for a in v], width=0.8)
+    plotting.percent_axis(ax, decimals=0)
+    ax.set_ylabel("monthly long-short", fontsize=8)
+    ax.axhline(0, color="#555555", linewidth=0.6)
+    ax2 = ax.twinx()
+    ax2.plot(x, frame["net_value"].to_numpy(dtype=float), color=plotting.PALETTE[0], linewidth=1.5)
+    ax2.set_ylabel("net value", fontsize=8)
+    ax2.tick_params(labelsize=8)
+    step = max(1, len(frame) // 12)
+    ax.set_xticks(x[::step], [f"{d:%Y-%m}" for d in frame.index[::step]], rotation=90, fontsize=7)
+    ax.set_title(
+        f"{ev.label}: monthly long-short return and cumulative net value", fontsize=10, loc="left"
+    )
+    return fig
+
+
+def plot_quintiles(rep: BehaviorReport, name: str) -> Figure | Text:
+    """Annualized return of each quintile group."""
+    ev = rep.evaluations[name]
+    q = quintile_table(rep, name)
+    if q.empty:
+        return Text(f"{ev.label}: no quintile returns to chart.")
+    return plotting.bar_chart(
+        q["annualized"],
+        title=f"{ev.label}: annualized return by quintile (Q1 = lowest)",
+        horizontal=False,
+        size=(6.0, 3.0),
+    )

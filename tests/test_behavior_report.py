@@ -1,0 +1,173 @@
+"""The behaviour-factor report: its tables against their definitions, no lookahead, stores
+that lack inputs, the risk-model section, and a run through the runner into the site."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures_small import REPO, Env, perturb_after, small_tables
+from quantbook.data import Store, StoreWriter
+from quantbook.reports import Metrics
+from quantbook.reports import behavior_monthly as bm
+from quantbook.tables import Table
+
+
+@pytest.fixture(scope="module")
+def report(smoke_store: Store) -> bm.BehaviorReport:
+    return bm.prepare(smoke_store, as_of=smoke_store.calendar().month_ends()[-1])
+
+
+def test_summary_table_and_metrics(report: bm.BehaviorReport) -> None:
+    m = Metrics()
+    t = bm.summary_table(report, metrics=m)
+    assert list(t.index) == ["Ideal reversal", "Smart money", "APM", "Ideal amplitude", "Composite"]
+    for key in bm.HEADLINE:
+        assert m[key] is not None, key
+    ev = report.evaluations["apm"]
+    ls = ev.groups.long_short.dropna()
+    assert t.loc["APM", "n_months"] == len(ls) == m["factor.apm.n_months"]
+    assert t.loc["APM", "ic_mean"] == pytest.approx(ev.ic.dropna().mean())
+    assert t.loc["APM", "ls_ir"] == pytest.approx(ls.mean() / ls.std() * np.sqrt(12))
+    assert t.loc["APM", "win_rate"] == pytest.approx((ls > 0).mean())
+    assert t.loc["APM", "win_rate_12m"] == pytest.approx((ls.iloc[-12:] > 0).mean())
+    # history-wide: every month-end with a forward return, the last formed at the previous month-end
+    assert ls.index[-1] == report.prev_month_end
+    assert m["factor.apm.sample_end"] == f"{report.prev_month_end:%Y-%m-%d}"
+    # expected signs on the synthetic market (planted effects)
+    assert t.loc["Ideal reversal", "ic_mean"] < 0 < t.loc["APM", "ic_mean"]
+    assert t.loc["Composite", "ls_ir"] > 0
+    assert isinstance(bm.show_summary(t, report), Table)
+
+
+def test_long_short_and_quintiles(report: bm.BehaviorReport) -> None:
+    f = bm.long_short_frame(report, "ideal_amplitude")
+    assert f.index[-1] == report.as_of and f["formed"].iloc[-1] == report.prev_month_end
+    np.testing.assert_allclose(f["net_value"], (1 + f["long_short"]).cumprod())
+    np.testing.assert_allclose(f["long_short"], f["long"] - f["short"])
+    q = bm.quintile_table(report, "ideal_amplitude")
+    month_ls = report.evaluations["ideal_amplitude"].stats()["month_ls"]
+    assert q.loc["Q1", "month"] - q.loc["Q5", "month"] == pytest.approx(month_ls)  # long Q1
+    assert list(q.index) == ["Q1", "Q2", "Q3", "Q4", "Q5"]
+
+
+def test_pools_and_weights(report: bm.BehaviorReport) -> None:
+    m = Metrics()
+    p = bm.pool_table(report, metrics=m)
+    assert list(p.index) == ["All (universe)", "CSI 800", "CSI 1000", "CSI 2000"]
+    assert p.loc["All (universe)", "ic_mean"] == pytest.approx(
+        report.evaluations["composite"].ic.dropna().mean()
+    )
+    assert m["pool.csi1000.n_months"] == p.loc["CSI 1000", "n_months"]
+    # groups inside a pool hold pool members only
+    ev = bm.evaluate(
+        "composite",
+        report.composite.values,
+        report.panel.forward,
+        report.panel.sample & report.panel.pools["CSI 800"],
+        label="c",
+        direction=1,
+    )
+    held = ev.groups.labels.notna()
+    assert not (held & ~report.panel.pools["CSI 800"]).any().any()
+    w = bm.composite_weights(report)
+    assert len(w) == 12 and (w["Ideal reversal"] < 0).mean() > 0.5
+
+
+def test_narrative_states_the_numbers(report: bm.BehaviorReport) -> None:
+    text = bm.narrative(report).markdown
+    st = report.evaluations["composite"].stats()
+    assert f"{report.as_of:%B %Y}" in text
+    assert f"{abs(st['month_ls']):.2%}" in text
+    assert f"{st['ls_ir']:.2f}" in text
+    for name in ("ideal_reversal", "composite"):
+        assert "Definition" in bm.show_definition(report, name).markdown
+    fig = bm.plot_long_short(report, "composite")
+    assert fig.axes and bm.plot_quintiles(report, "apm").axes
+
+
+def test_report_uses_no_data_after_as_of(smoke_store: Store, tmp_path: Path) -> None:
+    as_of = pd.Timestamp("2024-02-29")  # the first month-end with composite weights
+    copy = Store(perturb_after(smoke_store.path, tmp_path / "smoke", as_of))
+    a = bm.prepare(smoke_store, as_of=as_of)
+    b = bm.prepare(copy, as_of=as_of)
+    assert b.history.cached == dict.fromkeys(b.history.available, 0)  # never served from a.'s cache
+    pd.testing.assert_frame_equal(bm.summary_table(a), bm.summary_table(b))
+    pd.testing.assert_frame_equal(bm.pool_table(a), bm.pool_table(b))
+    pd.testing.assert_series_equal(a.composite.values.loc[as_of], b.composite.values.loc[as_of])
+    assert a.composite.values.loc[as_of].notna().sum() > 100
+
+
+def test_store_without_inputs(tmp_path: Path) -> None:
+    tables = small_tables()
+    tables["daily_bars"] = tables["daily_bars"].drop(columns=["num_trades", "price_1130"])
+    with StoreWriter("bare", source="files", params={}, root=tmp_path) as w:
+        for t, df in tables.items():
+            w.write(t, df)
+        w.mark_unavailable("minute_bars", "the export has no minute bars")
+        store = w.commit()
+    rep = bm.prepare(store, as_of="2024-03-29")
+    m = Metrics()
+    t = bm.summary_table(rep, metrics=m)
+    assert m["factor.smart_money.available"] is False and m["factor.ideal_amplitude.available"]
+    assert t.loc["APM"].drop("n_months").isna().all()
+    out = bm.show_factor_table(rep, "ideal_reversal")
+    assert isinstance(out, bm.Text) and "num_trades" in out.markdown
+    comp = bm.show_definition(rep, "composite").markdown
+    assert "Ideal amplitude" in comp and "Left out (unavailable)" in comp
+    text = bm.narrative(rep).markdown
+    assert "Not available in this store: Ideal reversal, Smart money, APM" in text
+    assert "12 months" in text  # too short a history for the composite's weights
+    assert isinstance(bm.plot_long_short(rep, "smart_money"), bm.Text)
+
+
+def test_style_section_says_when_the_risk_model_is_missing(
+    smoke_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "quantbook.risk", None)
+    sr = bm.style_factor_returns(smoke_store, as_of=smoke_store.calendar().month_ends()[-1])
+    assert not sr.available and "not available in this build" in sr.message
+    assert "unavailable" in bm.show_style_returns(sr).markdown  # type: ignore[union-attr]
+
+
+def test_run_renders_page(smoke_store: Store, report: bm.BehaviorReport, tmp_path: Path) -> None:
+    from quantbook import site
+    from quantbook.runner import run_report
+
+    root = tmp_path / "book_root"
+    for sub in ("notebooks", "params", "book/methods"):
+        (root / sub).mkdir(parents=True)
+    shutil.copy(REPO / "notebooks" / "behavior_monthly.ipynb", root / "notebooks")
+    shutil.copy(REPO / "params" / "behavior_monthly.yml", root / "params")
+    (root / "params" / "schedule.yml").write_text(
+        "reports:\n  behavior_monthly:\n    calendar: monthly\n    start: 2026-01-01\n    last: 12\n"
+    )
+    for md in ("intro.md", "data.md", "methods.md", "methods/behavior_factors.md"):
+        shutil.copy(REPO / "book" / md, root / "book" / md)
+    shutil.copy(REPO / "_config.yml", root)
+    as_of = f"{report.as_of:%Y-%m-%d}"
+    with Env(
+        QUANTBOOK_DATA=str(smoke_store.path.parent), QUANTBOOK_ROOT=str(root), MPLBACKEND="Agg"
+    ):
+        res = run_report("behavior_monthly", as_of, data="smoke", root=root, notify=lambda _m: None)
+        site.generate_site(root=root, data="smoke")
+    assert res.notebook.is_file() and res.as_of == as_of
+    metrics = json.loads(res.metrics.read_text())
+    assert (
+        metrics["factor.composite.n_months"] == report.evaluations["composite"].stats()["n_months"]
+    )
+    assert metrics["provenance.report"] == "behavior_monthly"
+    nb = json.loads(res.notebook.read_text())
+    errors = [
+        o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"
+    ]
+    assert not errors
+    toc = (root / "_toc.yml").read_text()
+    assert (
+        f"book/reports/behavior_monthly/{as_of}" in toc and "book/methods/behavior_factors" in toc
+    )
