@@ -1,0 +1,316 @@
+"""Style inputs of the SmartBeta strategy: Barra style factor returns and ETF style exposures.
+
+Both come from the project's risk model (:mod:`quantbook.risk`); this module is the thin
+adapter that calls it, so the strategy never depends on how the model is organized:
+
+- stock style exposures on the rebalance dates: ``compute_styles(store, dates)``
+  (``quantbook.risk`` or ``quantbook.factors.styles``), ``.frame`` long (date, code, one
+  column per style);
+- style factor returns: ``quantbook.risk.fit(store, end=..., freq="W", exposures=...)
+  .factor_returns`` (date x factor, the styles among the columns), with those exposures;
+- an ETF's exposure to a style on date :math:`t` is the float-cap-weighted mean exposure of
+  the members of its tracked index on :math:`t` (``index_members``):
+  :math:`X_{e,s,t} = \\sum_{n \\in I_e(t)} m_{n,t} X_{n,s,t} / \\sum_{n} m_{n,t}`, with
+  :math:`m_{n,t}` = close x float shares (total shares where the store has no float shares),
+  over the members that have an exposure.
+
+When the risk model is not importable (or fails), :func:`load_style_inputs` returns a
+:class:`StyleInputs` whose ``unavailable`` says why; nothing is ever made up in its place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantbook.data.calendar import DateLike
+from quantbook.data.store import Store
+
+__all__ = [
+    "STYLE_GROUPS",
+    "StyleInputs",
+    "etf_exposures",
+    "group_exposures",
+    "group_returns",
+    "load_style_inputs",
+]
+
+#: The 9 style groups the SmartBeta strategy times (a proposal): group -> member styles.
+#: A group's factor return is the mean of its members' returns, an ETF's group exposure the
+#: mean of its members' exposures. MidCap (a non-linear size term) is not timed.
+STYLE_GROUPS: dict[str, tuple[str, ...]] = {
+    "size": ("size",),
+    "volatility": ("beta", "residual_volatility"),
+    "momentum": ("momentum",),
+    "reversal": ("short_term_reversal",),
+    "liquidity": ("liquidity",),
+    "value": ("book_to_price", "earnings_yield"),
+    "dividend": ("dividend_yield",),
+    "growth": ("growth",),
+    "quality": ("profitability", "leverage", "investment", "earnings_variability"),
+}
+
+
+@dataclass(frozen=True)
+class StyleInputs:
+    """Style factor returns and ETF exposures up to an end date.
+
+    Attributes
+    ----------
+    factor_returns
+        ``date x style`` factor returns (the risk model's frequency); empty if unavailable.
+    etf_exposures
+        Long frame ``date, code`` (ETF) and one column per style; empty if unavailable.
+    unavailable
+        Why the inputs could not be built (None when they could).
+    source
+        What produced them (for the report).
+    notes
+        Warnings the risk model raised (e.g. styles without values early in the sample).
+    """
+
+    factor_returns: pd.DataFrame
+    etf_exposures: pd.DataFrame
+    unavailable: str | None = None
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.unavailable is None and not self.factor_returns.empty
+
+    @classmethod
+    def missing(cls, reason: str) -> StyleInputs:
+        return cls(pd.DataFrame(), pd.DataFrame(), unavailable=reason)
+
+
+def _risk_fit() -> Callable[..., Any] | None:
+    try:
+        mod = importlib.import_module("quantbook.risk")
+    except Exception:
+        return None
+    fit = getattr(mod, "fit", None)
+    return fit if callable(fit) else None
+
+
+def _compute_styles() -> Callable[..., Any] | None:
+    for name in ("quantbook.risk", "quantbook.factors.styles", "quantbook.risk.styles"):
+        try:
+            mod = importlib.import_module(name)
+        except Exception:
+            continue
+        fn = getattr(mod, "compute_styles", None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` with the keyword arguments it accepts."""
+    try:
+        accepted = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn(*args, **kwargs)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        return fn(*args, **kwargs)
+    return fn(*args, **{k: v for k, v in kwargs.items() if k in accepted})
+
+
+def _etfs_with_members(store: Store, etfs: pd.DataFrame) -> list[str]:
+    if not store.has("index_members"):
+        return []
+    known = set(store.read("index_members", columns=["index_code"])["index_code"].astype(str))
+    tracked = etfs["tracked_index"].astype("string")
+    return sorted(str(c) for c, t in tracked.items() if not pd.isna(t) and str(t) in known)
+
+
+def etf_exposures(
+    store: Store,
+    stock_exposures: pd.DataFrame,
+    *,
+    etfs: pd.DataFrame,
+    dates: Sequence[pd.Timestamp],
+    styles: Sequence[str],
+) -> pd.DataFrame:
+    """Float-cap-weighted style exposures of each ETF's tracked index on each date.
+
+    Parameters
+    ----------
+    store
+        The store (``index_members``, ``daily_bars``).
+    stock_exposures
+        Long ``date, code`` + style columns (stocks).
+    etfs
+        ``etf_info`` rows (indexed by code) of the ETFs wanted.
+    dates
+        The dates.
+    styles
+        Style columns to aggregate.
+
+    Returns
+    -------
+    DataFrame
+        Long ``date, code`` (ETF), ``n_members`` and one column per style.
+    """
+    cols = ["date", "code", *styles, "n_members"]
+    if not store.has("index_members") or stock_exposures.empty:
+        return pd.DataFrame(columns=cols)
+    day_list = pd.DatetimeIndex(sorted(set(pd.to_datetime(list(dates)))))
+    end = day_list.max()
+    members = store.read("index_members", end=end)
+    shares = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
+    tracked = etfs["tracked_index"].dropna().astype(str)
+    tracked = tracked[tracked.isin(set(members["index_code"].astype(str)))]
+    if tracked.empty:
+        return pd.DataFrame(columns=cols)
+    members = members[members["index_code"].isin(set(tracked))]
+    stocks = sorted(set(members["code"].astype(str)))
+    bars = store.read(
+        "daily_bars",
+        start=day_list.min(),
+        end=end,
+        codes=stocks,
+        columns=["date", "code", "close", shares],
+    )
+    bars = bars[bars["date"].isin(day_list)]
+    cap = bars.assign(cap=bars["close"] * bars[shares])[["date", "code", "cap"]]
+    expo = stock_exposures[stock_exposures["date"].isin(day_list)][["date", "code", *styles]]
+    panel = expo.merge(cap, on=["date", "code"], how="inner")
+    frames = []
+    for etf, index_code in tracked.items():
+        m = members.loc[members["index_code"] == index_code, ["code", "start", "end"]]
+        sub = panel.merge(m, on="code", how="inner")
+        live = (sub["start"] <= sub["date"]) & (sub["end"].isna() | (sub["end"] > sub["date"]))
+        sub = sub[live & (sub["cap"] > 0)].drop_duplicates(["date", "code"])
+        if sub.empty:
+            continue
+        w = sub["cap"].to_numpy(dtype=float)
+        X = sub[list(styles)].to_numpy(dtype=float)
+        ok = np.isfinite(X)
+        num = pd.DataFrame(np.where(ok, X * w[:, None], 0.0), columns=list(styles))
+        den = pd.DataFrame(np.where(ok, w[:, None], 0.0), columns=list(styles))
+        key = sub["date"].to_numpy()
+        agg = num.groupby(key).sum() / den.groupby(key).sum().replace(0.0, np.nan)
+        agg["n_members"] = pd.Series(key).value_counts().reindex(agg.index).to_numpy()
+        agg.index.name = "date"
+        frames.append(agg.reset_index().assign(code=str(etf)))
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(frames, ignore_index=True)
+    return out[cols].sort_values(["date", "code"]).reset_index(drop=True)
+
+
+def group_returns(
+    factor_returns: pd.DataFrame, groups: dict[str, tuple[str, ...]] = STYLE_GROUPS
+) -> pd.DataFrame:
+    """Group factor returns: the mean of the member styles' returns (members present only)."""
+    out = {}
+    for g, members in groups.items():
+        have = [s for s in members if s in factor_returns.columns]
+        if have:
+            out[g] = factor_returns[have].mean(axis=1)
+    return pd.DataFrame(out, index=factor_returns.index)
+
+
+def group_exposures(
+    exposures: pd.DataFrame, groups: dict[str, tuple[str, ...]] = STYLE_GROUPS
+) -> pd.DataFrame:
+    """Group exposures of a long ``date, code`` exposure frame (mean of the member styles)."""
+    out = exposures[["date", "code"]].copy()
+    for g, members in groups.items():
+        have = [s for s in members if s in exposures.columns]
+        if have:
+            out[g] = exposures[have].mean(axis=1)
+    return out
+
+
+def load_style_inputs(
+    store: Store,
+    *,
+    dates: Sequence[pd.Timestamp],
+    end: DateLike,
+    etfs: pd.DataFrame,
+    freq: str = "W",
+    min_etfs: int = 2,
+    progress: bool = False,
+) -> StyleInputs:
+    """Style factor returns (to ``end``) and ETF exposures (on ``dates``) from the risk model.
+
+    Parameters
+    ----------
+    store
+        The store.
+    dates
+        Rebalance dates on which ETF exposures are needed.
+    end
+        Last day of factor returns (inclusive).
+    etfs
+        ``etf_info`` rows of the candidate ETFs.
+    freq
+        Factor-return frequency asked of the risk model (``"W"`` weekly, the default: the
+        factor return of week :math:`t` uses the exposures as of the previous week-end;
+        ``"D"`` daily is about eight times slower).
+    min_etfs
+        Fewest candidate ETFs tracking an index with constituents; with fewer, the risk model
+        is not run and the inputs are unavailable.
+    progress
+        Progress bars of the risk model.
+
+    Returns
+    -------
+    StyleInputs
+        With ``unavailable`` set (and empty frames) when the risk model is missing or fails.
+    """
+    fit = _risk_fit()
+    styles_fn = _compute_styles()
+    if fit is None:
+        return StyleInputs.missing(
+            "the Barra risk model (quantbook.risk.fit) is not available in this build, so there "
+            "are no style factor returns to time"
+        )
+    if styles_fn is None:
+        return StyleInputs.missing(
+            "the style exposures (compute_styles) are not available in this build"
+        )
+    day_list = [pd.Timestamp(d) for d in dates if pd.Timestamp(d) <= pd.Timestamp(end)]
+    if not day_list:
+        return StyleInputs.missing("no rebalance date to compute exposures on")
+    with_members = _etfs_with_members(store, etfs)
+    if len(with_members) < min_etfs:
+        return StyleInputs.missing(
+            f"only {len(with_members)} candidate ETF(s) track an index whose constituents are known "
+            f"({', '.join(with_members) or 'none'}); at least {min_etfs} are needed to choose among them"
+        )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            expo = _call(styles_fn, store, day_list, progress=progress)
+            model = _call(
+                fit, store, end=pd.Timestamp(end), freq=freq, exposures=expo, progress=progress
+            )
+        fr = pd.DataFrame(model.factor_returns).sort_index()
+        fr = fr.loc[: pd.Timestamp(end)]
+        frame = pd.DataFrame(expo.frame)
+    except Exception as e:  # the adapter reports any failure of the upstream model
+        return StyleInputs.missing(f"the risk model failed on this store: {type(e).__name__}: {e}")
+    notes = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    styles = [s for g in STYLE_GROUPS.values() for s in g if s in frame.columns and s in fr.columns]
+    if not styles:
+        return StyleInputs.missing("the risk model returned none of the timed styles")
+    ex = etf_exposures(store, frame, etfs=etfs, dates=day_list, styles=styles)
+    if ex.empty:
+        return StyleInputs.missing("no candidate ETF tracks an index with known constituents")
+    return StyleInputs(
+        factor_returns=fr[styles],
+        etf_exposures=ex,
+        unavailable=None,
+        source=f"quantbook.risk.fit, freq {freq!r} ({len(fr)} periods, {len(styles)} styles)",
+        notes=notes,
+    )
