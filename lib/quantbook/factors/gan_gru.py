@@ -1,0 +1,683 @@
+"""The GAN_GRU factor (SPEC §3): semi-annual retraining, monthly predictions, neutralization.
+
+Pipeline, for each retraining date *R* (the last trading day on or before June 30 and
+December 31):
+
+1. training sample dates: the 5-day grid dates whose 20-day labels are known by *R*
+   (``label_end <= R``: no lookahead), the last ``train_dates`` of them (rolling window) or
+   all (expanding, ``train_dates=None``); the first 80 % train, the last 20 % validate
+   (chronological);
+2. ``gan_gru``: the GAN (:mod:`quantbook.models.gan`) is trained on the training dates, the
+   generator frozen, then GRU + MLP (:class:`~quantbook.models.gru.GRUFactorModel`) is
+   trained on :math:`G(x)` with the IC loss, Adam, one batch = one date, early stopping on
+   the validation IC loss; ``gru``: the same GRU + MLP on :math:`x` (the plain baseline,
+   same initial weights);
+3. every month-end *m* from *R* until the next retraining date is predicted by the models of
+   *R*; the factor is the prediction winsorized, z-scored, neutralized against industry
+   dummies and ln(float market cap), and z-scored again
+   (:func:`quantbook.factors.preprocess.preprocess_factor`).
+
+Trained models are cached under ``data/<store>/cache/gan_gru/models`` keyed by the kind,
+the preset's configuration, *R*, the store fingerprint and the code versions, so a rerun
+for a new month only trains what is new. Presets: :data:`PRESETS`.
+
+Examples
+--------
+>>> from quantbook.data import open_store                                # doctest: +SKIP
+>>> res = gan_gru_factor(open_store("smoke"), preset="smoke", as_of="2026-09-30")  # doctest: +SKIP
+>>> res.factor["gan_gru"].shape                                          # doctest: +SKIP
+(22, 180)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from quantbook.data.store import Store
+from quantbook.factors.preprocess import preprocess_factor
+from quantbook.features.price_volume import (
+    FEATURE_NAMES,
+    FEATURES_VERSION,
+    FeatureSpec,
+    WindowSet,
+    cache_root,
+    load_or_build_windows,
+)
+from quantbook.models.cache import ModelCache, cache_key
+from quantbook.models.gan import GAN, CNNDiscriminator, LSTMGenerator, train_gan
+from quantbook.models.gru import GRUFactorModel, ic_loss
+from quantbook.models.training import Batch, deterministic, seed_everything, train
+
+__all__ = [
+    "KINDS",
+    "MODEL_VERSION",
+    "PRESETS",
+    "DateBatches",
+    "GanGruConfig",
+    "GanGruResult",
+    "WindowModel",
+    "fit_window",
+    "float_cap",
+    "gan_gru_factor",
+    "get_config",
+    "industry_labels",
+    "predict",
+    "retrain_dates",
+]
+
+#: Bump when the models or their training change (model cache keys use it).
+MODEL_VERSION = "1"
+
+Kind = Literal["gan_gru", "gru"]
+#: The two models: GAN_GRU and the plain GRU baseline with the same head.
+KINDS: tuple[Kind, ...] = ("gan_gru", "gru")
+
+
+@dataclass(frozen=True)
+class GanGruConfig:
+    """Sizes, epochs and windows of one preset (every field enters the model cache key).
+
+    Attributes
+    ----------
+    name
+        Preset name.
+    gru_hidden, mlp
+        GRU layer sizes and MLP head widths (paper: (128, 128) and (256, 64, 64)).
+    lr, max_epochs, patience
+        Adam learning rate, epoch cap and early-stopping patience of the GRU.
+    gan_hidden, gan_layers, disc_channels, gan_epochs, gan_lr, residual_generator
+        LSTM generator size and layers, CNN discriminator channels, GAN epochs and learning
+        rate, and whether :math:`G(x) = x + \\dots` (see :mod:`quantbook.models.gan`).
+    train_dates
+        Rolling training window in sample dates (5 trading days apart); None = expanding.
+    min_train_dates
+        No model (and no factor) before this many sample dates are available.
+    valid_share
+        Share of the window's last dates used for validation (20 %).
+    seed
+        Seed of initialisation and batch order.
+    features
+        The window specification.
+    """
+
+    name: str
+    gru_hidden: tuple[int, ...] = (128, 128)
+    mlp: tuple[int, ...] = (256, 64, 64)
+    lr: float = 1e-4
+    max_epochs: int = 50
+    patience: int = 10
+    gan_hidden: int = 64
+    gan_layers: int = 1
+    disc_channels: tuple[int, ...] = (32, 64)
+    gan_epochs: int = 10
+    gan_lr: float = 1e-4
+    residual_generator: bool = True
+    train_dates: int | None = None
+    min_train_dates: int = 40
+    valid_share: float = 0.2
+    seed: int = 20240601
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+
+    def key(self) -> dict[str, Any]:
+        """The configuration as a plain mapping."""
+        return dataclasses.asdict(self)
+
+    def describe(self) -> pd.Series:
+        """A one-column summary for the report page."""
+        window = "expanding" if self.train_dates is None else f"rolling, {self.train_dates} dates"
+        return pd.Series(
+            {
+                "GRU hidden": ", ".join(map(str, self.gru_hidden)),
+                "MLP": ", ".join(map(str, self.mlp)),
+                "learning rate": f"{self.lr:g}",
+                "epochs (max) / patience": f"{self.max_epochs} / {self.patience}",
+                "generator LSTM hidden": str(self.gan_hidden),
+                "discriminator channels": ", ".join(map(str, self.disc_channels)),
+                "GAN epochs / lr": f"{self.gan_epochs} / {self.gan_lr:g}",
+                "training window": window,
+                "validation": f"last {self.valid_share:.0%} of dates",
+                "seed": str(self.seed),
+            },
+            name=self.name,
+        )
+
+
+#: ``paper``: the published configuration; ``fast``: the default site and CI-sized runs on
+#: the default store; ``smoke``: the smoke notebook (seconds).
+PRESETS: dict[str, GanGruConfig] = {
+    "paper": GanGruConfig(name="paper"),
+    "fast": GanGruConfig(
+        name="fast",
+        gru_hidden=(32, 32),
+        mlp=(64, 32, 32),
+        lr=1e-3,
+        max_epochs=6,
+        patience=2,
+        gan_hidden=32,
+        disc_channels=(16, 32),
+        gan_epochs=2,
+        gan_lr=1e-3,
+        train_dates=150,
+        min_train_dates=40,
+    ),
+    "smoke": GanGruConfig(
+        name="smoke",
+        gru_hidden=(8, 8),
+        mlp=(16, 8, 8),
+        lr=3e-3,
+        max_epochs=3,
+        patience=1,
+        gan_hidden=8,
+        disc_channels=(8, 8),
+        gan_epochs=1,
+        gan_lr=1e-3,
+        train_dates=40,
+        min_train_dates=20,
+    ),
+}
+
+
+def get_config(preset: str | GanGruConfig) -> GanGruConfig:
+    """A preset by name (``KeyError`` naming the known ones) or a config as is."""
+    if isinstance(preset, GanGruConfig):
+        return preset
+    if preset not in PRESETS:
+        raise KeyError(f"unknown GAN_GRU preset {preset!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[preset]
+
+
+def retrain_dates(sessions: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The last session on or before each June 30 and December 31 covered by ``sessions``.
+
+    Notes
+    -----
+    Only half-years whose end lies within ``[sessions[0], sessions[-1]]`` are included.
+    """
+    s = pd.DatetimeIndex(sessions)
+    out = []
+    for year in range(s[0].year, s[-1].year + 1):
+        for month, day in ((6, 30), (12, 31)):
+            end = pd.Timestamp(year, month, day)
+            if end > s[-1] or end < s[0]:
+                continue
+            out.append(s[int(s.searchsorted(end, side="right")) - 1])
+    return pd.DatetimeIndex(out)
+
+
+class DateBatches(Sequence[Batch]):
+    """Lazy batches, one per sample date: ``(x, y)`` float32 tensors read when indexed.
+
+    Parameters
+    ----------
+    ws
+        The windows.
+    dates
+        The sample dates, in order.
+    transform
+        Applied to ``x`` under ``torch.no_grad()`` (the frozen generator of GAN_GRU).
+    memo_bytes
+        Transformed batches are kept (computed once, not every epoch) while their total size
+        stays under this budget; later ones are recomputed on each access.
+
+    Notes
+    -----
+    Only labelled stocks enter a batch. Apart from the bounded memo nothing is kept between
+    accesses, so the memory used does not grow with the number of dates (the full preset's
+    bound).
+    """
+
+    def __init__(
+        self,
+        ws: WindowSet,
+        dates: Sequence[pd.Timestamp],
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        *,
+        memo_bytes: int = 512 * 2**20,
+    ) -> None:
+        self.ws = ws
+        self.dates = list(dates)
+        self.transform = transform
+        self.memo_bytes = memo_bytes
+        self._memo: dict[int, Batch] = {}
+        self._memo_used = 0
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def __getitem__(self, i: int) -> Batch:  # type: ignore[override]
+        if i in self._memo:
+            return self._memo[i]
+        x_np, y_np = self.ws.batch(self.dates[i])
+        x = torch.from_numpy(x_np)
+        if self.transform is None:
+            return x, torch.from_numpy(y_np)
+        with torch.no_grad():
+            x = self.transform(x)
+        batch = (x, torch.from_numpy(y_np))
+        size = x.element_size() * x.nelement()
+        if self._memo_used + size <= self.memo_bytes:
+            self._memo[i] = batch
+            self._memo_used += size
+        return batch
+
+
+@dataclass
+class WindowModel:
+    """The models of one retraining date and how they were trained.
+
+    Attributes
+    ----------
+    kind
+        ``gan_gru`` or ``gru``.
+    retrain_date
+        *R*: labels known by this day were used.
+    train_start, train_end, valid_start, valid_end
+        First and last training and validation sample dates.
+    n_train, n_valid
+        Number of training and validation dates.
+    gru
+        The trained GRU + MLP (eval mode).
+    generator
+        The frozen generator (``gan_gru`` only).
+    history
+        GRU loss per epoch (``train_loss``, ``valid_loss`` = minus the mean IC).
+    gan_history
+        GAN losses per epoch (``train_d``, ``train_g``); empty for ``gru``.
+    best_epoch
+        Epoch whose GRU weights were kept.
+    seconds
+        Training time when it was trained (also when loaded from the cache).
+    cached
+        Loaded from the cache in this run.
+    """
+
+    kind: Kind
+    retrain_date: pd.Timestamp
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    valid_start: pd.Timestamp
+    valid_end: pd.Timestamp
+    n_train: int
+    n_valid: int
+    gru: GRUFactorModel
+    generator: LSTMGenerator | None
+    history: pd.DataFrame
+    gan_history: pd.DataFrame
+    best_epoch: int
+    seconds: float
+    cached: bool
+
+    def summary(self) -> dict[str, Any]:
+        """One row of the retraining table."""
+        return {
+            "model": self.kind,
+            "retrain date": self.retrain_date,
+            "train from": self.train_start,
+            "train to": self.train_end,
+            "valid to": self.valid_end,
+            "dates (train / valid)": f"{self.n_train} / {self.n_valid}",
+            "epochs": len(self.history),
+            "best epoch": self.best_epoch,
+            "valid IC": -float(self.history["valid_loss"].loc[self.best_epoch]),
+            "seconds": self.seconds,
+            "cached": self.cached,
+        }
+
+
+def _build(config: GanGruConfig) -> tuple[GRUFactorModel, GAN]:
+    """Fresh models with seeded initial weights (the GRU's are the same for both kinds)."""
+    n = len(FEATURE_NAMES)
+    seed_everything(config.seed)
+    gru = GRUFactorModel(n_features=n, hidden=config.gru_hidden, mlp=config.mlp)
+    seed_everything(config.seed + 1)
+    gan = GAN(
+        LSTMGenerator(
+            n_features=n,
+            hidden=config.gan_hidden,
+            num_layers=config.gan_layers,
+            residual=config.residual_generator,
+        ),
+        CNNDiscriminator(n_features=n, channels=config.disc_channels),
+    )
+    return gru, gan
+
+
+def _split(
+    ws: WindowSet, config: GanGruConfig, retrain_date: pd.Timestamp
+) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex] | None:
+    dates = ws.training_dates(retrain_date)
+    if config.train_dates is not None:
+        dates = dates[-config.train_dates :]
+    if len(dates) < config.min_train_dates:
+        return None
+    n_valid = max(1, int(round(config.valid_share * len(dates))))
+    return dates[:-n_valid], dates[-n_valid:]
+
+
+def model_key(
+    kind: Kind, config: GanGruConfig, retrain_date: pd.Timestamp, fingerprint: str
+) -> str:
+    """Cache key of one trained model."""
+    return cache_key(
+        {
+            "kind": kind,
+            "config": config.key(),
+            "retrain_date": f"{pd.Timestamp(retrain_date):%Y-%m-%d}",
+            "store": fingerprint,
+            "model_version": MODEL_VERSION,
+            "features_version": FEATURES_VERSION,
+            "torch": torch.__version__.split("+")[0],
+        }
+    )
+
+
+def _history(records: Any) -> pd.DataFrame:
+    frame = pd.DataFrame(records)
+    return frame.set_index("epoch") if "epoch" in frame.columns else frame
+
+
+def fit_window(
+    ws: WindowSet,
+    config: GanGruConfig,
+    retrain_date: pd.Timestamp,
+    *,
+    kind: Kind = "gan_gru",
+    cache: ModelCache | None = None,
+    fingerprint: str = "",
+    progress: bool = False,
+) -> WindowModel | None:
+    """Train (or load from ``cache``) the models of one retraining date.
+
+    Parameters
+    ----------
+    ws
+        The windows of the store.
+    config
+        The preset.
+    retrain_date
+        *R*; training uses sample dates with ``label_end <= R`` only.
+    kind
+        ``gan_gru`` (GAN, then GRU on :math:`G(x)`) or ``gru`` (GRU on :math:`x`).
+    cache
+        Model cache (None: always train, save nothing).
+    fingerprint
+        The store fingerprint (part of the cache key).
+    progress
+        tqdm bars while training.
+
+    Returns
+    -------
+    WindowModel or None
+        None when fewer than ``config.min_train_dates`` sample dates are available.
+    """
+    split = _split(ws, config, retrain_date)
+    if split is None:
+        return None
+    train_d, valid_d = split
+    gru, gan = _build(config)
+    key = model_key(kind, config, retrain_date, fingerprint)
+    common: dict[str, Any] = {
+        "kind": kind,
+        "retrain_date": pd.Timestamp(retrain_date),
+        "train_start": train_d[0],
+        "train_end": train_d[-1],
+        "valid_start": valid_d[0],
+        "valid_end": valid_d[-1],
+        "n_train": len(train_d),
+        "n_valid": len(valid_d),
+    }
+    if cache is not None and key in cache:
+        states, meta = cache.load(key)
+        gru.load_state_dict(states["gru"])
+        generator = None
+        if kind == "gan_gru":
+            gan.generator.load_state_dict(states["generator"])
+            generator = gan.generator.eval()
+        return WindowModel(
+            **common,
+            gru=gru.eval(),
+            generator=generator,
+            history=_history(meta["history"]),
+            gan_history=_history(meta["gan_history"]),
+            best_epoch=int(meta["best_epoch"]),
+            seconds=float(meta["seconds"]),
+            cached=True,
+        )
+    t0 = time.perf_counter()
+    transform = None
+    gan_history = pd.DataFrame()
+    if kind == "gan_gru":
+        gan_res = train_gan(
+            gan,
+            batches=DateBatches(ws, list(train_d)),
+            epochs=config.gan_epochs,
+            lr=config.gan_lr,
+            seed=config.seed,
+            progress=progress,
+        )
+        gan_history = gan_res.history
+        gan.generator.eval()
+        for p in gan.generator.parameters():
+            p.requires_grad_(False)
+        transform = gan.generator
+    res = train(
+        gru,
+        train_batches=DateBatches(ws, list(train_d), transform),
+        valid_batches=DateBatches(ws, list(valid_d), transform),
+        loss_fn=ic_loss,
+        lr=config.lr,
+        max_epochs=config.max_epochs,
+        patience=config.patience,
+        seed=config.seed,
+        progress=progress,
+        desc=f"{kind} {pd.Timestamp(retrain_date):%Y-%m-%d}",
+    )
+    seconds = time.perf_counter() - t0
+    if cache is not None:
+        states = {"gru": gru.state_dict()}
+        if kind == "gan_gru":
+            states["generator"] = gan.generator.state_dict()
+        cache.save(
+            key,
+            states,
+            meta={
+                "history": res.history.reset_index().to_dict("records"),
+                "gan_history": gan_history.reset_index().to_dict("records"),
+                "best_epoch": res.best_epoch,
+                "seconds": seconds,
+                "config": config.key(),
+                "retrain_date": f"{pd.Timestamp(retrain_date):%Y-%m-%d}",
+            },
+        )
+    return WindowModel(
+        **common,
+        gru=gru.eval(),
+        generator=gan.generator if kind == "gan_gru" else None,
+        history=res.history,
+        gan_history=gan_history,
+        best_epoch=res.best_epoch,
+        seconds=seconds,
+        cached=False,
+    )
+
+
+def predict(model: WindowModel, ws: WindowSet, date: str | pd.Timestamp) -> pd.Series:
+    """pRet of every eligible stock on ``date`` (labels not needed), indexed by code."""
+    x_np, _ = ws.batch(date, labelled=False)
+    with deterministic(1), torch.no_grad():
+        x = torch.from_numpy(x_np)
+        if model.generator is not None:
+            x = model.generator(x)
+        out = model.gru(x).numpy().astype(float) if len(x_np) else np.empty(0)
+    return pd.Series(out, index=ws.codes_at(date), name=model.kind)
+
+
+@dataclass
+class GanGruResult:
+    """Monthly GAN_GRU (and plain GRU) factor values and the models behind them.
+
+    Attributes
+    ----------
+    config
+        The preset used.
+    as_of
+        Last month-end predicted.
+    raw
+        ``{kind: month-end x code}`` predictions pRet.
+    factor
+        ``{kind: month-end x code}`` neutralized, z-scored factor.
+    models
+        ``{kind: [WindowModel, ...]}`` per retraining date used.
+    model_for
+        ``month-end -> retraining date`` of the models that predicted it.
+    windows
+        The window set (features and labels).
+    """
+
+    config: GanGruConfig
+    as_of: pd.Timestamp
+    raw: dict[str, pd.DataFrame]
+    factor: dict[str, pd.DataFrame]
+    models: dict[str, list[WindowModel]]
+    model_for: pd.Series
+    windows: WindowSet
+
+    def training_table(self) -> pd.DataFrame:
+        """One row per (model, retraining date): window, epochs, validation IC, time, cached."""
+        rows = [m.summary() for ms in self.models.values() for m in ms]
+        return pd.DataFrame(rows)
+
+    def training_seconds(self) -> pd.Series:
+        """Training time per retraining date, summed over both models (as trained)."""
+        t = self.training_table()
+        if t.empty:
+            return pd.Series(dtype=float)
+        return t.groupby("retrain date")["seconds"].sum()
+
+
+def industry_labels(store: Store, dates: pd.DatetimeIndex, codes: pd.Index) -> pd.DataFrame:
+    """SW level-1 industry in force on each of ``dates`` (``date x code``, None where none)."""
+    spells = store.read("industry", end=dates.max())
+    labels = np.full((len(dates), len(codes)), None, dtype=object)
+    col = codes.get_indexer(pd.Index(spells["code"].astype(str)))
+    first = dates.searchsorted(pd.DatetimeIndex(spells["start"]), side="left")
+    stop_raw = pd.DatetimeIndex(spells["end"])
+    stop = np.where(stop_raw.isna(), len(dates), dates.searchsorted(stop_raw, side="left"))
+    values = spells["value"].astype(str).to_numpy()
+    for c, a, b, v in zip(col, first, stop, values, strict=True):  # one step per spell
+        if c >= 0 and b > a:
+            labels[a:b, c] = v
+    return pd.DataFrame(labels, index=dates, columns=codes)
+
+
+def float_cap(store: Store, dates: pd.DatetimeIndex, codes: pd.Index) -> pd.DataFrame:
+    """Float market cap ``close x float_shares`` on ``dates`` (total shares if no float)."""
+    share_col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
+    bars = store.read("daily_bars", end=dates.max(), columns=["date", "code", "close", share_col])
+    bars = bars[bars["date"].isin(dates)]
+    cap = (bars["close"] * bars[share_col]).to_numpy()
+    wide = pd.DataFrame({"date": bars["date"], "code": bars["code"], "cap": cap})
+    return wide.pivot(index="date", columns="code", values="cap").reindex(
+        index=dates, columns=codes
+    )
+
+
+def gan_gru_factor(
+    store: Store,
+    *,
+    as_of: str | pd.Timestamp,
+    preset: str | GanGruConfig = "fast",
+    start: str | pd.Timestamp | None = None,
+    kinds: Sequence[Kind] = KINDS,
+    cache: bool = True,
+    progress: bool = False,
+    notify: Callable[[str], None] | None = None,
+) -> GanGruResult:
+    """Monthly GAN_GRU and plain-GRU factors up to ``as_of``, retraining semi-annually.
+
+    Parameters
+    ----------
+    store
+        An open store.
+    as_of
+        Last month-end to predict; models use labels known by their retraining date only,
+        and retraining dates after ``as_of`` are never used.
+    preset
+        A name of :data:`PRESETS` or a :class:`GanGruConfig`.
+    start
+        First month-end of the factor history (default: the first one with a model).
+    kinds
+        Which models to run.
+    cache
+        Use and fill the window and model caches under ``data/<store>/cache/gan_gru``.
+    progress
+        tqdm bars while training.
+    notify
+        Called with a line per model trained or loaded (e.g. ``print``).
+
+    Returns
+    -------
+    GanGruResult
+    """
+    config = get_config(preset)
+    as_of = pd.Timestamp(as_of)
+    fp = store.fingerprint()
+    ws = load_or_build_windows(store, config.features, fingerprint=fp, cache=cache)
+    mcache = ModelCache(cache_root(store) / "models") if cache else None
+    month_ends = ws.dates[np.isin(ws.dates, store.calendar().month_ends(end=as_of))]
+    if start is not None:
+        month_ends = month_ends[month_ends >= pd.Timestamp(start)]
+    retrains = retrain_dates(store.calendar().range(end=as_of))
+    pos = retrains.searchsorted(month_ends, side="right") - 1
+    model_for = pd.Series(
+        [retrains[int(p)] if p >= 0 else pd.NaT for p in pos], index=month_ends, name="retrain date"
+    )
+    raw: dict[str, pd.DataFrame] = {}
+    models: dict[str, list[WindowModel]] = {}
+    for kind in kinds:
+        preds: dict[pd.Timestamp, pd.Series] = {}
+        models[kind] = []
+        for r in pd.DatetimeIndex(model_for.dropna().unique()):
+            wm = fit_window(
+                ws, config, r, kind=kind, cache=mcache, fingerprint=fp, progress=progress
+            )
+            if wm is None:
+                continue
+            if notify is not None:
+                how = "loaded" if wm.cached else f"trained in {wm.seconds:.0f} s"
+                notify(f"{kind} model of {r:%Y-%m-%d}: {how}")
+            models[kind].append(wm)
+            for m in model_for.index[model_for == r]:
+                preds[m] = predict(wm, ws, m)
+        frame = pd.DataFrame(preds).T.reindex(columns=ws.codes)
+        frame.index = pd.DatetimeIndex(frame.index, name="date")
+        raw[kind] = frame.sort_index()
+    dates = pd.DatetimeIndex(sorted(set().union(*[f.index for f in raw.values()])))
+    factor: dict[str, pd.DataFrame] = {}
+    if len(dates):
+        ind = industry_labels(store, dates, ws.codes)
+        cap = float_cap(store, dates, ws.codes)
+        for name, frame in raw.items():
+            f = frame.reindex(dates)
+            factor[name] = preprocess_factor(
+                f, industry=ind.reindex(f.index), float_cap=cap.reindex(f.index)
+            )
+    else:
+        factor = {k: f for k, f in raw.items()}
+    return GanGruResult(
+        config=config,
+        as_of=as_of,
+        raw=raw,
+        factor=factor,
+        models=models,
+        model_for=model_for.loc[model_for.index.isin(dates)],
+        windows=ws,
+    )
