@@ -1,0 +1,111 @@
+"""Barra ML factor pipeline (SPEC §4) on the smoke store with tiny models: shapes, the
+orthogonality of the factor, the combination, the cache, and the process-pool executor."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from quantbook.data import Store
+from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, combine, run_barra_ml
+from quantbook.models.cache import ModelCache
+from quantbook.models.executor import LocalExecutor, SerialExecutor
+from quantbook.risk import RiskModelResult, fit
+
+torch.set_num_threads(1)
+
+CFG = BarraMLConfig(windows=(6, 9), width=8, depth=2, max_epochs=3, patience=2, retrain_every=12)
+
+
+@pytest.fixture(scope="module")
+def risk(smoke_store: Store) -> RiskModelResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(smoke_store, freq="M", progress=False)
+
+
+@pytest.fixture(scope="module")
+def result(
+    smoke_store: Store, risk: RiskModelResult, tmp_path_factory: pytest.TempPathFactory
+) -> BarraMLResult:
+    cache = ModelCache(tmp_path_factory.mktemp("barra_ml_cache"))
+    return run_barra_ml(
+        smoke_store, config=CFG, risk=risk, executor=SerialExecutor(), cache=cache, progress=False
+    )
+
+
+def test_pipeline_outputs(result: BarraMLResult) -> None:
+    assert set(result.predictions) == {"mlp", "mhc"}
+    for m in ("mlp", "mhc"):
+        assert set(result.predictions[m]) == {6, 9}
+        for method in ("equal", "ic"):
+            fac = result.factor[m][method]
+            assert fac.notna().sum(axis=1).min() > 20
+            pure = result.pure[m][method]
+            assert len(pure) == len(fac)
+            assert np.isfinite(pure["f"]).all()
+    # the 9-month window starts later than the 6-month one
+    p6, p9 = result.predictions["mhc"][6], result.predictions["mhc"][9]
+    assert p6.notna().any(axis=1).idxmax() < p9.notna().any(axis=1).idxmax()
+    assert (result.trainings["epochs"] <= CFG.max_epochs).all()
+    assert not result.missing_styles
+
+
+def test_factor_is_orthogonal_to_styles(result: BarraMLResult) -> None:
+    fac = result.factor["mhc"]["equal"]
+    d = fac.index[-1]
+    x = result.risk.exposures.cross_section(d)[list(result.styles)]
+    f = fac.loc[d].dropna()
+    x = x.reindex(f.index).dropna()
+    f = f.reindex(x.index)
+    for s in result.styles:
+        assert abs(np.corrcoef(f, x[s])[0, 1]) < 1e-6, s
+
+
+def test_combine_equal_and_ic() -> None:
+    idx = pd.date_range("2020-01-31", periods=30, freq="ME")
+    cols = [f"s{i}" for i in range(50)]
+    rng = np.random.default_rng(0)
+    fwd = pd.DataFrame(rng.standard_normal((30, 50)), index=idx, columns=cols)
+    good = fwd + 0.3 * rng.standard_normal((30, 50))  # predicts the forward return
+    bad = -fwd + 0.3 * rng.standard_normal((30, 50))  # anti-predicts it
+    eq = combine([good, bad], method="equal")
+    pd.testing.assert_frame_equal(eq, (good + bad) / 2)
+    ic = combine([good, bad], method="ic", forward=fwd, lookback=12)
+    # first month: no trailing IC -> equal weights; later: all weight on the good window
+    np.testing.assert_allclose(ic.iloc[0], eq.iloc[0])
+    np.testing.assert_allclose(ic.iloc[5:], good.iloc[5:])
+
+
+def test_cache_reuses_trainings(
+    smoke_store: Store, risk: RiskModelResult, result: BarraMLResult, tmp_path: Path
+) -> None:
+    cache = ModelCache(tmp_path)
+    cfg = BarraMLConfig(
+        windows=(6,), models=("mhc",), width=8, depth=2, max_epochs=2, retrain_every=24
+    )
+    a = run_barra_ml(
+        smoke_store, config=cfg, risk=risk, executor=SerialExecutor(), cache=cache, progress=False
+    )
+    assert not a.trainings["cached"].any()
+    b = run_barra_ml(
+        smoke_store, config=cfg, risk=risk, executor=SerialExecutor(), cache=cache, progress=False
+    )
+    assert b.trainings["cached"].all()
+    pd.testing.assert_frame_equal(a.predictions["mhc"][6], b.predictions["mhc"][6])
+    pd.testing.assert_frame_equal(a.factor["mhc"]["ic"], b.factor["mhc"]["ic"])
+
+
+def test_process_pool_gives_the_serial_results(smoke_store: Store, risk: RiskModelResult) -> None:
+    cfg = BarraMLConfig(
+        windows=(6,), models=("mlp", "mhc"), width=8, depth=2, max_epochs=2, retrain_every=24
+    )
+    kw = {"config": cfg, "risk": risk, "cache": False, "progress": False}
+    a = run_barra_ml(smoke_store, executor=SerialExecutor(), **kw)  # type: ignore[arg-type]
+    b = run_barra_ml(smoke_store, executor=LocalExecutor(2), **kw)  # type: ignore[arg-type]
+    for m in ("mlp", "mhc"):
+        pd.testing.assert_frame_equal(a.predictions[m][6], b.predictions[m][6])
