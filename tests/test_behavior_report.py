@@ -129,7 +129,11 @@ def test_store_without_inputs(tmp_path: Path) -> None:
 def test_style_section_says_when_the_risk_model_is_missing(
     smoke_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import quantbook
+
+    # hide the risk model even when an earlier test imported it (the package attribute too)
     monkeypatch.setitem(sys.modules, "quantbook.risk", None)
+    monkeypatch.delattr(quantbook, "risk", raising=False)
     sr = bm.style_factor_returns(smoke_store, as_of=smoke_store.calendar().month_ends()[-1])
     assert not sr.available and "not available in this build" in sr.message
     assert "unavailable" in bm.show_style_returns(sr).markdown  # type: ignore[union-attr]
