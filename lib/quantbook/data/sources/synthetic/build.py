@@ -13,7 +13,7 @@ from quantbook.data.calendar import DateLike, TradingCalendar
 from quantbook.data.schema import MINUTES_PER_DAY
 from quantbook.data.sources.synthetic.fundamentals import statements_frame
 from quantbook.data.sources.synthetic.intraday import day_rng, minute_paths
-from quantbook.data.sources.synthetic.market import SimOutput, simulate
+from quantbook.data.sources.synthetic.market import DAILY_COLUMNS, SimOutput, simulate
 from quantbook.data.sources.synthetic.presets import Preset, get_preset
 from quantbook.data.sources.synthetic.universe import (
     INDUSTRIES,
@@ -26,22 +26,6 @@ from quantbook.data.store import Store, StoreWriter
 
 #: Bump when the simulator changes in a way that changes its output (cache keys use it).
 SOURCE_VERSION = "1"
-DAILY_COLUMNS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "prev_close",
-    "volume",
-    "amount",
-    "num_trades",
-    "price_1130",
-    "float_shares",
-    "total_shares",
-    "adj_factor",
-    "limit_up",
-    "limit_down",
-)
 
 
 def _daily_frame(u: Universe, sim: SimOutput) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -87,6 +87,23 @@ STATIC_LATENTS = (
     "dividend",
     "earnings_variability",
 )
+#: The daily_bars price / volume columns the simulation fills, as (T, N) arrays.
+DAILY_COLUMNS: tuple[str, ...] = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "prev_close",
+    "volume",
+    "amount",
+    "num_trades",
+    "price_1130",
+    "float_shares",
+    "total_shares",
+    "adj_factor",
+    "limit_up",
+    "limit_down",
+)
 BETA_LOADING = 0.3
 NEWS_PROB = 0.002  # daily probability of an overnight news gap per stock  # beta style return = BETA_LOADING * market return + noise
 
@@ -243,27 +260,7 @@ def simulate(u: Universe, *, seed: int, eff: Effects, progress: bool = True) -> 
         keep = pos < T
         ex_div[pos[keep], j[keep]] += div[j[keep], q] / total_shares[j[keep]]
 
-    out = {
-        k: np.full((T, N), np.nan)
-        for k in (
-            "open",
-            "high",
-            "low",
-            "close",
-            "prev_close",
-            "volume",
-            "amount",
-            "num_trades",
-            "price_1130",
-            "float_shares",
-            "total_shares",
-            "adj_factor",
-            "limit_up",
-            "limit_down",
-            "sigma",
-            "spike_bias",
-        )
-    }
+    out = {k: np.full((T, N), np.nan) for k in (*DAILY_COLUMNS, "sigma", "spike_bias")}
     one_price_arr = np.zeros((T, N), dtype=bool)
     month = sessions.year * 12 + sessions.month - 1
     month_start = np.r_[True, month[1:] != month[:-1]]
