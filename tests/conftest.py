@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,27 @@ def smoke_store(synthetic_root: Path) -> Store:
 def default_store(synthetic_root: Path) -> Store:
     """The ``default`` synthetic store (about a minute to build): the one planted effects are documented on."""
     return build_store(preset="default", name="default", progress=False, root=synthetic_root)
+
+
+def real_sample_dir() -> Path:
+    """Where the real A-share sample lies: ``$QUANTBOOK_REAL_SAMPLE`` or ``../shared/data/real``."""
+    env = os.environ.get("QUANTBOOK_REAL_SAMPLE")
+    return (
+        Path(env)
+        if env
+        else Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+    )
+
+
+@pytest.fixture(scope="session")
+def real_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The real A-share sample imported once per session (about 15 s); skips when absent."""
+    folder = real_sample_dir()
+    if not (folder / "ashare_daily_2020_2022.parquet").is_file():
+        pytest.skip(f"real A-share sample not found at {folder} (set QUANTBOOK_REAL_SAMPLE)")
+    from quantbook.data.sources.files import import_files
+
+    root = tmp_path_factory.mktemp("real_data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return import_files([folder], name="real", progress=False, root=root)

@@ -344,6 +344,12 @@ class BehaviorReport:
         return f"Samples (formation month-ends, returns to {self.as_of:%Y-%m-%d}): {spans}."
 
 
+def _first_bar_date(store: Store) -> pd.Timestamp:
+    """The first day with daily bars (the store's span may start earlier)."""
+    first = store.read("daily_bars", columns=["date"])["date"].min()
+    return store.start if pd.isna(first) else max(pd.Timestamp(first), store.start)
+
+
 def prepare(
     store: Store,
     *,
@@ -391,7 +397,9 @@ def prepare(
         )
     cal = store.calendar()
     day = cal.previous_or_same(day, warn=False)
-    dates = cal.month_ends(end=day)
+    # formation dates from the first daily bar on: an imported store's span can start years
+    # earlier (its index files), and month-ends without bars carry no values, only cost
+    dates = cal.month_ends(start=_first_bar_date(store), end=day)
     if not len(dates) or dates[-1] != day:
         dates = pd.DatetimeIndex([*dates, day], name="date")
     params = BehaviorParams(apm_index=apm_index)
@@ -699,7 +707,11 @@ def style_factor_returns(
     fr.index = pd.DatetimeIndex(fr.index)
     fr = fr[fr.index <= day]
     present = [s for s in STYLES if s in fr.columns]
-    missing = [STYLES[s] for s in STYLES if s not in fr.columns]
+    # a style the store cannot provide (e.g. no fundamentals) is named with the reason
+    why = res.exposures.unavailable
+    missing = [
+        f"{STYLES[s]} ({why[s]})" if s in why else STYLES[s] for s in STYLES if s not in present
+    ]
     hist = fr[present].iloc[-months:].rename(columns=STYLES)
     hist.index.name = "month"
     note = (
@@ -708,8 +720,10 @@ def style_factor_returns(
         "EarningsYield style stands in (SPEC §1)."
     )
     if missing:
-        note += f" Not in the risk model: {', '.join(missing)}."
-    if not len(hist) or hist.index[-1] != day:
+        note += f" Not in the risk model: {'; '.join(missing)}."
+    # no row for the month, or a row without values (no stock with a return, e.g. the bars
+    # end before as_of)
+    if not len(hist) or hist.index[-1] != day or not hist.iloc[-1].notna().any():
         note += f" No factor return for the month ending {day:%Y-%m-%d}."
     if metrics is not None and len(hist):
         last = hist.iloc[-1]
