@@ -50,6 +50,7 @@ from quantbook.features.price_volume import (
     WindowSet,
     cache_root,
     load_or_build_windows,
+    universe_digest,
 )
 from quantbook.models.cache import ModelCache, cache_key
 from quantbook.models.gan import GAN, CNNDiscriminator, LSTMGenerator, train_gan
@@ -409,7 +410,8 @@ def fit_window(
     cache
         Model cache (None: always train, save nothing).
     fingerprint
-        The store fingerprint (part of the cache key).
+        Identifies the data (part of the cache key): the store fingerprint, followed by the
+        universe's digest when the windows are restricted to a subset of stocks.
     progress
         tqdm bars while training.
 
@@ -597,6 +599,7 @@ def gan_gru_factor(
     preset: str | GanGruConfig = "fast",
     start: str | pd.Timestamp | None = None,
     kinds: Sequence[Kind] = KINDS,
+    codes: Sequence[str] | None = None,
     cache: bool = True,
     progress: bool = False,
     notify: Callable[[str], None] | None = None,
@@ -616,6 +619,10 @@ def gan_gru_factor(
         First month-end of the factor history (default: the first one with a model).
     kinds
         Which models to run.
+    codes
+        Restrict the universe to these stocks (e.g. an index's members, or a subset for a
+        quick run): windows, cross-sectional standardization, labels, training and the
+        factor all use these stocks only. Default: every stock of the store.
     cache
         Use and fill the window and model caches under ``data/<store>/cache/gan_gru``.
     progress
@@ -630,7 +637,9 @@ def gan_gru_factor(
     config = get_config(preset)
     as_of = pd.Timestamp(as_of)
     fp = store.fingerprint()
-    ws = load_or_build_windows(store, config.features, fingerprint=fp, cache=cache)
+    ws = load_or_build_windows(store, config.features, fingerprint=fp, cache=cache, codes=codes)
+    if codes is not None:  # models trained on a subset are cached apart from full-store ones
+        fp = f"{fp}-{universe_digest(codes)}"
     mcache = ModelCache(cache_root(store) / "models") if cache else None
     month_ends = ws.dates[np.isin(ws.dates, store.calendar().month_ends(end=as_of))]
     if start is not None:

@@ -44,6 +44,7 @@ import os
 import shutil
 import uuid
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ __all__ = [
     "daily_features",
     "load_daily_panel",
     "load_or_build_windows",
+    "universe_digest",
 ]
 
 #: Bump when the features, the preprocessing or the cache layout change (cache keys use it).
@@ -194,7 +196,12 @@ def _spell_mask(spells: pd.DataFrame, dates: pd.DatetimeIndex, codes: pd.Index) 
     return out
 
 
-def load_daily_panel(store: Store, *, end: str | pd.Timestamp | None = None) -> DailyPanel:
+def load_daily_panel(
+    store: Store,
+    *,
+    end: str | pd.Timestamp | None = None,
+    codes: Iterable[str] | None = None,
+) -> DailyPanel:
     """Read the daily bars (up to ``end``), ST spells and listing dates as wide arrays.
 
     Parameters
@@ -203,11 +210,15 @@ def load_daily_panel(store: Store, *, end: str | pd.Timestamp | None = None) -> 
         An open store.
     end
         Last date read (inclusive); default: the store's end. Nothing after it is read.
+    codes
+        Restrict the panel to these stocks (a research universe or a subset for a quick
+        run); codes without a bar are ignored. Default: every stock with a bar.
 
     Returns
     -------
     DailyPanel
-        Arrays on the store's trading days up to ``end`` and every stock with a bar.
+        Arrays on the store's trading days up to ``end`` and every stock (of ``codes``)
+        with a bar.
 
     Notes
     -----
@@ -216,12 +227,12 @@ def load_daily_panel(store: Store, *, end: str | pd.Timestamp | None = None) -> 
     """
     cols = ["date", "code", "is_suspended"]
     cols += [c for c in _BAR_COLUMNS if store.has("daily_bars", c)]
-    df = store.read("daily_bars", end=end, columns=cols)
+    df = store.read("daily_bars", end=end, codes=codes, columns=cols)
     dates = pd.DatetimeIndex(np.sort(df["date"].unique())).as_unit("ns")
-    codes = pd.Index(np.sort(df["code"].astype(str).unique()))
+    stocks = pd.Index(np.sort(df["code"].astype(str).unique()))
     r = dates.get_indexer(pd.DatetimeIndex(df["date"]).as_unit("ns"))
-    c = codes.get_indexer(df["code"].astype(str))
-    shape = (len(dates), len(codes))
+    c = stocks.get_indexer(df["code"].astype(str))
+    shape = (len(dates), len(stocks))
     bars: dict[str, np.ndarray] = {}
     for name in _BAR_COLUMNS:
         a = np.full(shape, np.nan)
@@ -230,14 +241,14 @@ def load_daily_panel(store: Store, *, end: str | pd.Timestamp | None = None) -> 
         bars[name] = a
     suspended = np.ones(shape, dtype=bool)
     suspended[r, c] = df["is_suspended"].to_numpy(dtype=bool)
-    st = _spell_mask(store.read("st_status", end=end), dates, codes)
-    inst = store.read("instruments").set_index("code").reindex(codes)
+    st = _spell_mask(store.read("st_status", end=end), dates, stocks)
+    inst = store.read("instruments").set_index("code").reindex(stocks)
     sessions = TradingCalendar().sessions
     pos_list = sessions.searchsorted(pd.DatetimeIndex(inst["list_date"]), side="left")
     pos_date = sessions.searchsorted(dates, side="left")
     listed_days = pos_date[:, None] - pos_list[None, :] + 1
     board = inst["board"].astype(str).to_numpy()
-    return DailyPanel(dates, codes, bars, suspended, st, listed_days.astype(np.int64), board)
+    return DailyPanel(dates, stocks, bars, suspended, st, listed_days.astype(np.int64), board)
 
 
 def daily_features(panel: DailyPanel) -> np.ndarray:
@@ -321,15 +332,28 @@ def _nan_zscore(x: np.ndarray, axis: int) -> np.ndarray:
     return np.where(ok, (x - mu) / np.where(ok, sd, 1.0), np.where(np.isnan(x), np.nan, 0.0))
 
 
+def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian(x, axis, keepdims=True)``, bit for bit, by one sort (about 4x faster).
+
+    NaN sort last, so the median of the :math:`n` valid values is the mean of the sorted
+    values at :math:`\\lfloor (n-1)/2 \\rfloor` and :math:`\\lfloor n/2 \\rfloor`; NaN
+    where :math:`n = 0`. (``np.nanmedian`` goes through masked arrays for short axes.)
+    """
+    s = np.sort(x, axis=axis)
+    n = np.sum(~np.isnan(x), axis=axis, keepdims=True)
+    lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0), axis=axis)
+    hi = np.take_along_axis(s, np.minimum(n // 2, x.shape[axis] - 1), axis=axis)
+    two = np.asarray(2, dtype=x.dtype)
+    return np.where(n > 0, (lo + hi) / two, np.nan).astype(x.dtype, copy=False)
+
+
 def _preprocess(w: np.ndarray, clip_mads: float) -> np.ndarray:
     """Per-window MAD clipping and z-score (axis 1 = time), then cross-sectional z-score.
 
     ``w`` is ``(n_stocks, window, n_features)``; the result has no NaN.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(w, axis=1, keepdims=True)
-        mad = np.nanmedian(np.abs(w - med), axis=1, keepdims=True) * _MAD_SCALE
+    med = _nanmedian(w, axis=1)
+    mad = _nanmedian(np.abs(w - med), axis=1) * _MAD_SCALE
     band = np.where(mad > 0, clip_mads * mad, np.inf)
     w = np.clip(w, med - band, med + band)
     w = _nan_zscore(w, axis=1)
@@ -533,12 +557,30 @@ def cache_root(store: Store) -> Path:
     return store.path / "cache" / "gan_gru"
 
 
-def windows_key(store_fingerprint: str, spec: FeatureSpec) -> str:
-    """Cache key of a window set: store fingerprint, specification, feature code version."""
-    blob = json.dumps(
-        {"store": store_fingerprint, "spec": spec.key(), "version": FEATURES_VERSION},
-        sort_keys=True,
-    )
+def universe_digest(codes: Iterable[str] | None) -> str | None:
+    """A 16-hex-digit digest of a stock universe (sorted, unique codes); None for all stocks.
+
+    Part of the window and model cache keys when a run is restricted to ``codes``.
+    """
+    if codes is None:
+        return None
+    blob = "\n".join(sorted({str(c) for c in codes}))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def windows_key(
+    store_fingerprint: str, spec: FeatureSpec, *, codes: Iterable[str] | None = None
+) -> str:
+    """Cache key of a window set: store fingerprint, specification, feature code version
+    and, when restricted, the universe (:func:`universe_digest`)."""
+    parts: dict[str, Any] = {
+        "store": store_fingerprint,
+        "spec": spec.key(),
+        "version": FEATURES_VERSION,
+    }
+    if codes is not None:  # unrestricted keys stay as they were (existing caches remain valid)
+        parts["universe"] = universe_digest(codes)
+    blob = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -576,6 +618,7 @@ def load_or_build_windows(
     *,
     fingerprint: str | None = None,
     cache: bool = True,
+    codes: Iterable[str] | None = None,
 ) -> WindowSet:
     """The windows of every sample date of ``store``, from the cache or built and cached.
 
@@ -591,21 +634,26 @@ def load_or_build_windows(
         Read and write ``data/<store>/cache/gan_gru/windows-<key>/``. The folder is written
         under a temporary name and renamed when complete (atomic); the windows are a
         read-only memory map when loaded.
+    codes
+        Restrict the windows to these stocks (:func:`load_daily_panel`); the cross-sectional
+        z-scores and the labels are then standardized within this universe. Default: every
+        stock.
 
     Returns
     -------
     WindowSet
     """
     spec = spec or FeatureSpec()
+    codes = None if codes is None else sorted({str(c) for c in codes})
     if not cache:
-        return build_windows(load_daily_panel(store), spec)
-    key = windows_key(fingerprint or store.fingerprint(), spec)
+        return build_windows(load_daily_panel(store, codes=codes), spec)
+    key = windows_key(fingerprint or store.fingerprint(), spec, codes=codes)
     folder = cache_root(store) / f"windows-{key}"
     if (folder / "meta.json").is_file():
         return _load(folder)
     tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        ws = build_windows(load_daily_panel(store), spec, path=tmp)
+        ws = build_windows(load_daily_panel(store, codes=codes), spec, path=tmp)
         _save_meta(ws, tmp)
         del ws
         try:
