@@ -143,3 +143,90 @@ def test_empty_cross_section() -> None:
     """A month without stocks (e.g. a real store's span beyond its bars) predicts nothing."""
     for cls in (MHCMLP, ResidualMLP):
         assert cls(15, width=8, depth=2)(torch.zeros(0, 15)).shape == (0,)
+
+
+def _plain_block(blk: MHCBlock, x: torch.Tensor) -> torch.Tensor:
+    """SPEC §4's block written plainly (``(B, n, C)`` streams, einsum, module calls, autograd
+    through the log-domain Sinkhorn iterations): the reference for the optimized block."""
+    n = blk.streams
+    xb = x.permute(1, 0, 2)  # (B, n, C)
+    z = blk.phi(blk.norm_flat(xb.reshape(len(xb), -1)))
+    pre = torch.sigmoid(blk.alpha_pre * z[:, :n] + blk.b_pre)
+    post = 2 * torch.sigmoid(blk.alpha_post * z[:, n : 2 * n] + blk.b_post)
+    lp = (blk.alpha_res * z[:, 2 * n :].reshape(-1, n, n) + blk.b_res).to(blk.sinkhorn_dtype)
+    for _ in range(blk.sinkhorn_iters):
+        lp = lp - torch.logsumexp(lp, dim=-2, keepdim=True)
+        lp = lp - torch.logsumexp(lp, dim=-1, keepdim=True)
+    res = lp.exp()
+    res = res + (1 - res.sum(-2, keepdim=True)) / n
+    low = res.amin((-2, -1), keepdim=True)
+    lam = torch.clamp(-low / (1 / n - low), min=0)
+    res = ((1 - lam) * res + lam / n).to(x.dtype)
+    f = blk.ff(blk.norm_in(torch.einsum("bj,bjc->bc", pre, xb)))
+    out = torch.einsum("bij,bjc->bic", res, xb) + post[:, :, None] * f[:, None, :]
+    return out.permute(1, 0, 2)
+
+
+@pytest.mark.parametrize("replicated", [False, True])
+@pytest.mark.parametrize("alpha_res", [0.5, 30.0])  # moderate logits, and wide ones
+def test_block_matches_plain_autograd(replicated: bool, alpha_res: float) -> None:
+    """The fused block (one autograd node, hand-accumulated stream gradient, scaled Sinkhorn)
+    gives the outputs and gradients of autograd through the plain formulas (float64). For
+    identical input streams H_res is not computed (its gradient is 0 in exact arithmetic)."""
+    seed_everything(5)
+    blk = MHCBlock(8, 4, layer=2).double()
+    blk.sinkhorn_dtype = torch.float64
+    with torch.no_grad():
+        for p in blk.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        blk.alpha_res.fill_(alpha_res)
+    g = torch.Generator().manual_seed(6)
+    x0 = torch.randn(4, 33, 8, generator=g, dtype=torch.float64)
+    if replicated:
+        x0 = x0[0]
+    w = torch.randn(4, 33, 8, generator=g, dtype=torch.float64)
+    results = []
+    for fn in (
+        blk,
+        lambda v: _plain_block(blk, v.unsqueeze(0).expand(4, -1, -1) if v.dim() == 2 else v),
+    ):
+        blk.zero_grad()
+        x = x0.clone().requires_grad_()
+        y = fn(x)
+        (y * w).sum().backward()
+        assert x.grad is not None
+        grads = [
+            torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in blk.parameters()
+        ]
+        results.append([y.detach(), x.grad, *grads])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_block_with_frozen_parameters_uses_plain_autograd() -> None:
+    seed_everything(8)
+    blk = MHCBlock(8, 4, layer=1)
+    x0 = torch.randn(4, 16, 8)
+    grads = []
+    for frozen in (False, True):
+        for p in blk.ff.parameters():
+            p.requires_grad_(not frozen)
+        x = x0.clone().requires_grad_()
+        blk(x).square().sum().backward()
+        assert x.grad is not None
+        grads.append(x.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
+
+
+def test_sinkhorn_paths_agree_and_mixed_batches_differentiate() -> None:
+    """Moderate logits (scaling vectors) and wide ones (shifted logsumexp) in one batch."""
+    from quantbook.models.mhc import SCALED_RANGE, _Scaled, _Shifted
+
+    g = torch.Generator().manual_seed(9)
+    logits = torch.randn(4, 4, 64, generator=g, dtype=torch.float64) * 3
+    assert float((logits.amax((0, 1)) - logits.amin((0, 1))).max()) <= SCALED_RANGE
+    torch.testing.assert_close(_Scaled(logits, 20).p, _Shifted(logits, 20).p)
+    mixed = torch.randn(5, 4, 4, generator=g, dtype=torch.float64)
+    mixed[1:3] *= 40.0  # two wide samples among narrow ones
+    mixed.requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: sinkhorn_knopp(v, iters=5), (mixed,))

@@ -2,6 +2,8 @@
 
 - :func:`prepare`: the pipeline (:func:`quantbook.models.barra_ml.run_barra_ml`) up to
   ``as_of`` with the notebook's parameters;
+- :func:`inputs_table`, :func:`inputs_note`: the styles used and those the store does not
+  allow (a real sample without statements has the price-based styles only), with the reason;
 - :func:`comparison`: both models side by side (IC, rank IC, ICIR, pure factor return and its
   t-statistic, turnover of the top quintile, maximum drawdown), per combination method;
 - :func:`per_window`: the same IC statistics for each training window's own prediction;
@@ -10,7 +12,8 @@
   the windows' and consecutive retrainings' predictions disagree), :func:`noise_sensitivity`
   (correlation of the prediction with itself under injected Gaussian noise and fat-tailed
   outliers), :func:`training_curves`;
-- :func:`conclusion`: a short text generated from the numbers.
+- :func:`conclusion`: a short text generated from the numbers (naming the unavailable styles,
+  if any).
 
 IC here is the cross-sectional correlation of the factor at month-end ``t`` with the residual
 return of the risk model over ``(t, t+1]`` (what the models are trained to predict).
@@ -38,6 +41,7 @@ __all__ = [
     "cumulative_pure",
     "dispersion",
     "h_res_sums",
+    "inputs_note",
     "inputs_table",
     "noise_sensitivity",
     "per_window",
@@ -60,6 +64,7 @@ def prepare(
     store: Store,
     *,
     as_of: str | pd.Timestamp | None = None,
+    start: str | pd.Timestamp | None = None,
     windows: str | Sequence[int] = "24,36,72",
     width: int = 32,
     depth: int = 6,
@@ -71,7 +76,10 @@ def prepare(
 ) -> BarraMLResult:
     """Run the pipeline on ``store`` up to ``as_of`` (windows as ``"24,36,72"`` or a list).
 
-    Windows longer than the store's history are left out (no prediction month remains).
+    ``start`` is the first period end of the risk model (default: the store's second one;
+    give it for a store whose bars cover only part of its span, e.g. a real sample whose
+    index data reach further back). Windows longer than the store's history are left out (no
+    prediction month remains).
     """
     cfg = BarraMLConfig(
         windows=_windows(windows),
@@ -84,16 +92,18 @@ def prepare(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_barra_ml(store, config=cfg, end=as_of, processes=processes, progress=False)
+        return run_barra_ml(
+            store, config=cfg, start=start, end=as_of, processes=processes, progress=False
+        )
 
 
 def inputs_table(res: BarraMLResult) -> pd.DataFrame:
-    """The inputs: styles used and missing (with the reason), and the windows trained."""
+    """The inputs: styles used and unavailable (with the reason), and the windows trained."""
     from quantbook.risk import STYLE_NAMES
 
     rows = [{"item": f"style {s}", "status": "used"} for s in res.styles]
     rows += [
-        {"item": f"style {s}", "status": f"missing: {r}"} for s, r in res.missing_styles.items()
+        {"item": f"style {s}", "status": f"unavailable: {r}"} for s, r in res.missing_styles.items()
     ]
     n = len(res.risk.residuals)
     for w in res.config.windows:
@@ -103,6 +113,33 @@ def inputs_table(res: BarraMLResult) -> pd.DataFrame:
     if set(res.styles) | set(res.missing_styles) != set(STYLE_NAMES):
         rows.append({"item": "styles", "status": "differ from the 15 of SPEC §1"})
     return pd.DataFrame(rows).set_index("item")
+
+
+def _unavailable_text(missing: dict[str, str]) -> str:
+    """``"a, b (reason); c (other reason)"``: the styles grouped by their reason."""
+    by_reason: dict[str, list[str]] = {}
+    for s, r in missing.items():
+        by_reason.setdefault(r, []).append(s)
+    return "; ".join(f"{', '.join(ss)} ({r})" for r, ss in by_reason.items())
+
+
+def inputs_note(res: BarraMLResult) -> str:
+    """A Markdown sentence on the inputs: the styles used and those unavailable, with why.
+
+    On a real sample without statements, for instance: "Inputs: 7 of the 15 styles of SPEC
+    §1 (size, ...). Unavailable in this store and left out of both models: book_to_price,
+    ... (needs point-in-time fundamentals: ...)."
+    """
+    from quantbook.risk import STYLE_NAMES
+
+    used = f"Inputs: {len(res.styles)} of the {len(STYLE_NAMES)} styles of SPEC §1 ("
+    used += ", ".join(res.styles) + ")."
+    if not res.missing_styles:
+        return used + " No style is unavailable."
+    return (
+        f"{used} Unavailable in this store and left out of both models: "
+        f"{_unavailable_text(res.missing_styles)}."
+    )
 
 
 def _top_turnover(factor: pd.DataFrame, q: float = 0.2) -> float:
@@ -137,7 +174,8 @@ def comparison(res: BarraMLResult) -> pd.DataFrame:
         the mean IC), ``rank IC``, ``ICIR`` (monthly, not annualized), ``cum pure`` (compounded
         pure factor return), ``pure t`` (t-statistic of its mean), ``turnover`` (mean monthly
         one-side turnover of the factor's top quintile), ``max drawdown`` (of the pure factor
-        return's NAV).
+        return's NAV). ``attrs["unavailable_styles"]`` holds the styles the store does not
+        allow, with the reason (:func:`conclusion` names them).
     """
     rows = {}
     for m in res.factor:
@@ -155,6 +193,7 @@ def comparison(res: BarraMLResult) -> pd.DataFrame:
             rows[(MODEL_LABELS[m], method)] = row
     out = pd.DataFrame(rows).T
     out.index.names = ["model", "combination"]
+    out.attrs["unavailable_styles"] = dict(res.missing_styles)
     return out
 
 
@@ -352,4 +391,10 @@ def conclusion(table: pd.DataFrame, *, method: str = "equal") -> str:
         f"{lower_dd} the smaller drawdown (published direction: mHC lower return, lower "
         f"turnover and drawdown)."
     )
+    missing = table.attrs.get("unavailable_styles")
+    if missing:
+        lines.append(
+            f"- Styles unavailable in this store, left out of both models' inputs and of the "
+            f"orthogonalization: {_unavailable_text(missing)}."
+        )
     return "\n".join(lines)
