@@ -27,16 +27,23 @@ from quantbook.data.validate import DataValidationError
 
 def _cmd_data_build(args: argparse.Namespace) -> int:
     if args.source != "synthetic":
-        print(f"quantbook data build: source {args.source!r} is not buildable offline; "
-              "use 'quantbook data import' for files", file=sys.stderr)
+        print(
+            f"quantbook data build: source {args.source!r} is not buildable offline; "
+            "use 'quantbook data import' for files",
+            file=sys.stderr,
+        )
         return 2
     from quantbook.data.sources.synthetic import build_store
 
     t0 = time.perf_counter()
-    store = build_store(preset=args.preset, name=args.name or args.preset, seed=args.seed, progress=not args.quiet)
+    store = build_store(
+        preset=args.preset, name=args.name or args.preset, seed=args.seed, progress=not args.quiet
+    )
     dt = time.perf_counter() - t0
-    print(f"built store {store.name!r} ({args.preset}, seed {store.meta['params']['seed']}) at {store.path} "
-          f"in {dt:.1f} s; fingerprint {store.fingerprint()}")
+    print(
+        f"built store {store.name!r} ({args.preset}, seed {store.meta['params']['seed']}) at {store.path} "
+        f"in {dt:.1f} s; fingerprint {store.fingerprint()}"
+    )
     return 0
 
 
@@ -47,7 +54,9 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
     report = store.validation_report()
     print(f"imported store {store.name!r} at {store.path}; fingerprint {store.fingerprint()}")
     if len(report):
-        print(f"validation: {len(report)} soft finding(s), {int(report['count'].sum())} flagged row(s):")
+        print(
+            f"validation: {len(report)} soft finding(s), {int(report['count'].sum())} flagged row(s):"
+        )
         print(report.to_string(index=False))
     return 0
 
@@ -59,8 +68,10 @@ def _cmd_data_validate(args: argparse.Namespace) -> int:
     report = revalidate_store(store)
     if len(report):
         print(report.to_string(index=False))
-    print(f"store {store.name!r}: valid; {len(report)} soft finding(s), "
-          f"{int(report['count'].sum()) if len(report) else 0} flagged row(s)")
+    print(
+        f"store {store.name!r}: valid; {len(report)} soft finding(s), "
+        f"{int(report['count'].sum()) if len(report) else 0} flagged row(s)"
+    )
     return 0
 
 
@@ -122,7 +133,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``quantbook`` command."""
-    p = argparse.ArgumentParser(prog="quantbook", description="Reproducible A-share research reports.")
+    p = argparse.ArgumentParser(
+        prog="quantbook", description="Reproducible A-share research reports."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="build, import, validate and describe data stores")
@@ -139,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = dsub.add_parser("import", help="import CSV / Parquet exports through a column mapping")
     i.add_argument("paths", nargs="+", help="files or folders to import")
     i.add_argument("--name", required=True, help="store name")
-    i.add_argument("--mapping", default=None, help="mapping YAML (path or shipped name); default: recognized")
+    i.add_argument(
+        "--mapping", default=None, help="mapping YAML (path or shipped name); default: recognized"
+    )
     i.add_argument("--quiet", action="store_true", help="no progress bars")
     i.set_defaults(func=_cmd_data_import)
 

@@ -332,7 +332,11 @@ def _toc(paths: Any, runs_by_report: Mapping[str, Sequence[Run]]) -> str:
     lines.append("  - caption: About\n    chapters:\n")
     if (paths.book / "methods.md").is_file():
         lines.append("      - file: book/methods\n")
-        topics = sorted((paths.book / "methods").glob("*.md")) if (paths.book / "methods").is_dir() else []
+        topics = (
+            sorted((paths.book / "methods").glob("*.md"))
+            if (paths.book / "methods").is_dir()
+            else []
+        )
         if topics:  # one page per topic (risk model, factors, models...), below the conventions
             lines.append("        sections:\n")
             for t in topics:
