@@ -190,28 +190,6 @@ def test_pure_factor_return(smoke_store: Store, smoke_fit: RiskModelResult) -> N
 
 
 # -- the synthetic market's truth (default store) -----------------------------------------------------------
-#: Styles whose simulated truth cannot be recovered at > 0.9 on the default store (700 stocks),
-#: with the reason (see the method page and the issue report; figures printed by the test).
-NOT_RECOVERABLE = {
-    # regression noise: 700 stocks leave too much idiosyncratic noise in a month; the same
-    # styles reach 0.91-0.96 on the full preset (5,000 stocks)
-    "midcap": "regression noise: the true exposures give 0.72 here (ours 0.95 on the full preset)",
-    "momentum": "regression noise: the true exposures give 0.90 here (ours 0.96 on the full preset)",
-    "short_term_reversal": "regression noise: the true exposures give 0.89 (ours 0.95 on the full preset)",
-    "leverage": "regression noise: the true exposures give 0.74 here (ours 0.91 on the full preset)",
-    "book_to_price": "regression noise (true exposures 0.77) and the simulator's log B/P vs our B/P (0.87 on full)",
-    "liquidity": "turnover also loads on residual volatility and idiosyncratic shocks (0.87 on full)",
-    "profitability": "regression noise (true exposures 0.61) and statement descriptors collinear with growth",
-    "earnings_variability": "regression noise (true exposures 0.65) and a weak trace in the statements",
-    "dividend_yield": "regression noise and a near-degenerate true exposure (true exposures: 0.33)",
-    # the simulator's truth is not observable in the store's data
-    "earnings_yield": "the simulator's true exposure is degenerate (one-pass clipping: its std falls to 0.14)",
-    "growth": "the simulator's growth latent leaves no trace in growth rates of the statements",
-    "investment": "the simulator's investment latent leaves no trace in asset or share growth",
-    "residual_volatility": "the true exposure drifts (monthly AR(1)) while realized volatility keeps the initial latent",
-}
-
-
 def _monthly_truth(store: Store, res: RiskModelResult) -> pd.DataFrame:
     daily = store.read_extra("synthetic/factor_returns").set_index("date")
     rows = []
@@ -255,15 +233,7 @@ def test_estimator_recovers_true_returns_given_true_exposures(
     print("true exposures: " + "; ".join(lines))
 
 
-@pytest.mark.parametrize(
-    "style",
-    [
-        pytest.param(s, marks=pytest.mark.xfail(reason=NOT_RECOVERABLE[s], strict=False))
-        if s in NOT_RECOVERABLE
-        else s
-        for s in STYLE_NAMES
-    ],
-)
+@pytest.mark.parametrize("style", STYLE_NAMES)
 def test_style_returns_recovered(
     default_store: Store, default_fits: dict[str, RiskModelResult], style: str
 ) -> None:

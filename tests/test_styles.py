@@ -151,7 +151,17 @@ def test_orthogonalizations(
         beta = np.linalg.lstsq(X * sw[:, None], xs[y].to_numpy() * sw, rcond=None)[0]
         return beta[1:]
 
-    assert np.abs(slopes("midcap", ["size"])).max() < 1e-10
+    # SPEC §1 winsorizes MidCap after orthogonalizing it: exact where the cube's tails were not
+    # clipped, a small dependence where they were
+    size = xs["size"].to_numpy()
+    mid = wls_residual(size[None, :] ** 3, [size[None, :]], w[None, :])[0]
+    clipped = (
+        np.abs(
+            cap_standardize(mid[None, :], cap.loc[d].reindex(xs.index).to_numpy()[None, :])
+        ).max()
+        > 3
+    )
+    assert np.abs(slopes("midcap", ["size"])).max() < (0.02 if clipped else 1e-10)
     raw = descriptors(smoke_store, [d])
     all_rv = all(raw[k].loc[d].reindex(xs.index).notna().all() for k in ("dastd", "cmra", "hsigma"))
     if all_rv:

@@ -1,13 +1,26 @@
 """Quarterly statements of the synthetic market, announced with realistic lags.
 
-Statements are driven by each stock's latent characteristics (standardized, slowly moving):
+Statements are driven by each stock's latent characteristics (standardized, static). Items are
+trend-stationary around per-stock growth paths (quarter ``k``, ``k_0`` = the quarter before the
+simulation starts, ``k_m`` = the middle quarter of the simulated span):
 
-- book equity starts at ``mcap_0 * exp(0.45 * value - 0.65)`` and accumulates earnings less dividends;
-- total assets = book equity / (1 - leverage ratio), leverage ratio = clip(0.45 + 0.15 * leverage, 0.08, 0.9);
-- quarterly ROE = 0.022 + 0.01 * profitability + 0.006 * earnings_yield, with noise whose size
-  grows with earnings_variability;
-- asset growth per quarter = 0.018 + 0.012 * growth - 0.01 * investment; revenue = assets x turnover;
-- annual dividends (declared with the Q4 report) = payout x annual earnings, payout from ``dividend``.
+- total assets ``A_k = A_0 exp(g_A (k - k_0) + 0.015 e)``, ``g_A = -0.008 investment`` (log per
+  quarter), ``A_0 = BE_0 / (1 - lev)`` with ``BE_0 = mcap_0 exp(0.8 value - 0.85)``;
+- leverage ratio ``lev = clip(0.45 + 0.15 leverage, 0.08, 0.9)`` (+ small noise); book equity
+  ``BE_k = A_k (1 - lev_k)``;
+- revenue ``S_k = S*_k exp(0.1 v e)`` around the trend
+  ``S*_k = A_0 e^{g_A (k_m - k_0)} ATO exp(g_S (k - k_m)) (1 + 0.08 [Q4])``: sales growth
+  ``g_S = 0.008 growth``, asset turnover at ``k_m`` ``ATO = exp(ln 0.16 + 0.25 profitability + 0.1 e)``,
+  relative variability ``v = exp(0.6 earnings_variability)``;
+- net profit ``NI_k = m_N S*_k (1 + 0.25 v e)``, the net margin ``m_N`` set so that quarterly
+  earnings at ``k_0`` are ``mcap_0 exp(ln 0.011 + 0.8 earnings_yield + 0.15 profitability)``;
+  gross margin from profitability (and at least 1.25 x the net margin);
+- annual dividends (declared with the Q4 report) = payout x annual earnings, payout
+  ``0.9 / (1 + exp(0.3 - 1.6 dividend))``, none below ``dividend = -1.2``.
+
+:attr:`Statements.rates` holds the per-stock expected rates (sales growth, asset growth and the
+relative variability ``exp(0.6 earnings_variability)``): the characteristics the growth,
+investment and earnings-variability styles measure.
 
 Announcement lags: Q1 by April 30, H1 by August 31, Q3 by October 31, the annual report by April
 30 of the next year, each on a random trading day inside the legal window.
@@ -15,7 +28,7 @@ Announcement lags: Q1 by April 30, H1 by August 31, Q3 by October 31, the annual
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,6 +51,9 @@ class Statements:
     periods: pd.DatetimeIndex
     ann: np.ndarray  # datetime64[ns], NaT where not published
     items: dict[str, np.ndarray]
+    #: Per-stock expected rates (N,): ``sales_growth``, ``asset_growth`` (log per quarter) and
+    #: ``variability`` (relative size of the sales and earnings noise).
+    rates: dict[str, np.ndarray] = field(default_factory=dict)
 
     def latest(self, date: pd.Timestamp) -> np.ndarray:
         """Index of the latest quarter announced on or before ``date`` per stock (-1: none)."""
@@ -124,41 +140,45 @@ def build_statements(
     q = len(periods)
     lat = latents
     lev = np.clip(0.45 + 0.15 * lat["leverage"], 0.08, 0.9)
-    roe_mu = 0.022 + 0.010 * lat["profitability"] + 0.006 * lat["earnings_yield"]
-    roe_sd = 0.004 * np.exp(0.5 * lat["earnings_variability"])
-    g_assets = 0.018 + 0.012 * lat["growth"] - 0.010 * lat["investment"]
-    turnover = np.exp(np.log(0.16) + 0.25 * lat["profitability"] + 0.2 * rng.standard_normal(n))
+    g_a = -0.008 * lat["investment"]
+    g_s = 0.008 * lat["growth"]
+    var_rel = np.exp(0.6 * lat["earnings_variability"])
+    turnover = np.exp(np.log(0.16) + 0.25 * lat["profitability"] + 0.1 * rng.standard_normal(n))
     margin = np.clip(0.26 + 0.07 * lat["profitability"] + 0.03 * rng.standard_normal(n), 0.03, 0.8)
-    payout = np.clip(0.3 + 0.18 * lat["dividend"], 0.0, 0.9)
+    # payout ratio: logistic in the dividend latent, no dividend at all below -1.2
+    payout = np.where(
+        lat["dividend"] < -1.2, 0.0, 0.9 / (1.0 + np.exp(-(1.6 * lat["dividend"] - 0.3)))
+    )
 
-    # book equity six years back such that it reaches about mcap0 * exp(0.45 value - 0.65) at the start
-    be_start = mcap0 * np.exp(0.45 * lat["value"] - 0.65)
-    q_start = int(periods.searchsorted(start)) - 1
-    be0 = be_start / np.exp(np.clip(roe_mu * 0.7, -0.02, 0.05) * max(q_start, 0))
+    # total assets at the quarter before the start such that book equity is about
+    # mcap0 * exp(0.8 value - 0.85) there; quarterly earnings there about
+    # mcap0 * exp(ln 0.011 + 0.6 earnings_yield + 0.15 profitability)
+    k0 = max(int(periods.searchsorted(start)) - 1, 0)
+    km = (k0 + q - 1) // 2
+    ta0 = mcap0 * np.exp(0.8 * lat["value"] - 0.85) / (1 - lev)
+    sales_mid = ta0 * np.exp(g_a * (km - k0)) * turnover
+    sales_k0 = sales_mid * np.exp(g_s * (k0 - km))
+    ni_k0 = mcap0 * np.exp(
+        np.log(0.011) + 0.8 * lat["earnings_yield"] + 0.15 * lat["profitability"]
+    )
+    net_margin = ni_k0 / sales_k0
+    margin = np.minimum(np.maximum(margin, 1.25 * net_margin), 0.95)  # gross above net margin
 
-    be = np.empty((n, q))
-    ta = np.empty((n, q))
-    ni = np.empty((n, q))
-    rev = np.empty((n, q))
+    k = np.arange(q)
+    e_a, e_l, e_s, e_n = rng.standard_normal((4, n, q))
+    ta = ta0[:, None] * np.exp(g_a[:, None] * (k - k0) + 0.015 * e_a)
+    lev_k = np.clip(lev[:, None] + 0.01 * e_l, 0.05, 0.92)
+    be = ta * (1 - lev_k)
+    q4 = 1.0 + 0.08 * (periods.month == 12)
+    sales_trend = sales_mid[:, None] * np.exp(g_s[:, None] * (k - km)) * q4
+    rev = sales_trend * np.exp(0.1 * var_rel[:, None] * e_s)
+    ni = net_margin[:, None] * sales_trend * (1.0 + 0.25 * var_rel[:, None] * e_n)
     div = np.zeros((n, q))
-    be_prev = be0
     annual_ni = np.zeros(n)
-    for k, p in enumerate(periods):
-        shock = roe_sd * rng.standard_normal(n)
-        roe = roe_mu + shock
-        ta_k = be_prev / (1 - lev) * np.exp(g_assets + 0.01 * rng.standard_normal(n))
-        rev[:, k] = (
-            ta_k * turnover * (1.0 + 0.08 * (p.month == 12)) * np.exp(0.05 * rng.standard_normal(n))
-        )
-        ni[:, k] = be_prev * roe
-        annual_ni = ni[:, k] if p.month == 3 else annual_ni + ni[:, k]
+    for j, p in enumerate(periods):
+        annual_ni = ni[:, j] if p.month == 3 else annual_ni + ni[:, j]
         if p.month == 12:
-            div[:, k] = payout * np.maximum(annual_ni, 0.0)
-        be_k = be_prev + ni[:, k] - div[:, k]
-        be_k = np.maximum(be_k, 0.05 * np.abs(be_prev))
-        be[:, k] = be_k
-        ta[:, k] = np.maximum(ta_k, be_k * 1.05)
-        be_prev = be_k
+            div[:, j] = payout * np.maximum(annual_ni, 0.0)
     tl = ta - be
     items = {
         "revenue": rev,
@@ -172,7 +192,8 @@ def build_statements(
         "book_equity": be,
         "shares": np.repeat(shares[:, None], q, axis=1),
     }
-    return Statements(periods=periods, ann=ann, items=items)
+    rates = {"sales_growth": g_s, "asset_growth": g_a, "variability": var_rel}
+    return Statements(periods=periods, ann=ann, items=items, rates=rates)
 
 
 def statements_frame(st: Statements, codes: np.ndarray) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 Daily log return of stock i on day t (listed, not suspended)::
 
     r_it = m_t + f_ind(i),t + sum_s X_is f_st                    systematic (country, industry, 15 styles)
-         + sigma_it e_it                                          idiosyncratic, Student-t(4), GARCH(1,1)
+         + sigma_it e_it                                          idiosyncratic, Student-t(5), GARCH(1,1)
          + k s_it sigma_i 1[flow day] - lambda P_i,t-1            transient flow pressure and its decay
          + (a_D D_i,m-1 + a_I I_i,m-1 + a_H H_i,m-1 + a_g g(X)_im) / 21   next-month alphas of the latent signals
          + episode drift                                          40-day accumulation / distribution episodes
@@ -54,27 +54,29 @@ STYLES: tuple[str, ...] = (
     "investment",
     "earnings_variability",
 )
-#: Daily volatility of each style's factor return (per unit exposure).
+#: Daily volatility of each style's factor return (per unit exposure): large enough that a
+#: 1,000-stock month (the default preset) pins every style's return well above the regression's own noise.
 STYLE_VOL = np.array(
     [
-        0.0045,
-        0.002,
-        0.0035,
-        0.003,
-        0.003,
-        0.0028,
-        0.0028,
-        0.0022,
-        0.002,
-        0.0015,
-        0.0015,
-        0.0015,
-        0.0015,
-        0.0012,
-        0.0012,
+        0.0050,  # size
+        0.0045,  # midcap
+        0.0050,  # beta
+        0.0052,  # residual_volatility
+        0.0050,  # momentum
+        0.0038,  # short_term_reversal
+        0.0038,  # liquidity
+        0.0042,  # book_to_price
+        0.0048,  # earnings_yield
+        0.0040,  # dividend_yield
+        0.0036,  # growth
+        0.0036,  # leverage
+        0.0036,  # profitability
+        0.0036,  # investment
+        0.0036,  # earnings_variability
     ]
 )
-#: Latent characteristics that move month to month (AR(1), phi = 0.97).
+#: Latent characteristics that move month to month (AR(1), phi = 0.985); the residual-volatility
+#: latent sets the stock's long-run idiosyncratic volatility (:func:`_idio_vol_level`).
 DYNAMIC_LATENTS = ("beta", "residual_volatility", "liquidity")
 #: Latent characteristics fixed per stock that drive its statements.
 STATIC_LATENTS = (
@@ -104,7 +106,7 @@ DAILY_COLUMNS: tuple[str, ...] = (
     "limit_up",
     "limit_down",
 )
-BETA_LOADING = 0.3
+BETA_LOADING = 0.35
 NEWS_PROB = 0.002  # daily probability of an overnight news gap per stock  # beta style return = BETA_LOADING * market return + noise
 
 
@@ -122,20 +124,37 @@ class SimOutput:
 
 
 def _standardize(x: np.ndarray, cap: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Cap-weighted mean 0, equal-weighted std 1, clipped at +-3, over ``mask``; 0 elsewhere."""
+    """Cap-weighted mean 0, equal-weighted std 1 over ``mask``, with 3-sigma trimming repeated
+    until nothing lies beyond +-3 (missing values take the median); 0 outside ``mask``."""
     out = np.zeros_like(x)
     v = x[mask]
     w = cap[mask]
     ok = np.isfinite(v)
     if ok.sum() < 3:
         return out
-    fill = np.nanmedian(v)
-    v = np.where(ok, v, fill)
-    mu = np.sum(w * v) / np.sum(w)
-    sd = np.std(v)
-    z = np.clip((v - mu) / (sd if sd > 0 else 1.0), -3.0, 3.0)
-    out[mask] = z
+    v = np.where(ok, v, np.nanmedian(v))
+    for _ in range(30):
+        sd = np.std(v)
+        v = (v - np.sum(w * v) / np.sum(w)) / (sd if sd > 0 else 1.0)
+        if np.abs(v).max() <= 3.0 * (1 + 1e-3):
+            break
+        v = np.clip(v, -3.0, 3.0)
+    out[mask] = v
     return out
+
+
+def _combine(
+    parts: list[tuple[np.ndarray, float]], cap: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
+    """Weighted sum of standardized descriptors, standardized again."""
+    total = sum(wt * _standardize(x, cap, mask) for x, wt in parts)
+    return _standardize(np.asarray(total, dtype=float), cap, mask)
+
+
+def _idio_vol_level(latent: np.ndarray) -> np.ndarray:
+    """Long-run daily idiosyncratic volatility, ``0.02 exp(0.5 z - 0.12)`` for the residual-volatility
+    latent ``z`` (the shift keeps the average variance near 0.02^2)."""
+    return np.exp(np.log(0.02) - 0.12 + 0.5 * latent)
 
 
 def _ar1_paths(rng: np.random.Generator, T: int, k: int, phi: float, sd: float) -> np.ndarray:
@@ -180,10 +199,12 @@ def factor_returns(sessions: pd.DatetimeIndex, seed: int, eff: Effects) -> pd.Da
         rng, T, n_ind, eff.drift_persistence, ind_vol * np.sqrt(share / (1 - share))
     )
     ind = ind_mu + ind_vol * rng.standard_normal((T, n_ind))
+    sty_share = np.full(len(STYLES), share)
+    sty_share[STYLES.index("size")] = eff.size_drift_share
     sty_mu = (
         _ar1_paths(rng, T, len(STYLES), eff.drift_persistence, 1.0)
         * STYLE_VOL
-        * np.sqrt(share / (1 - share))
+        * np.sqrt(sty_share / (1 - sty_share))
     )
     sty = sty_mu + STYLE_VOL * rng.standard_normal((T, len(STYLES)))
     # beta style return loads on the market; size carries a small premium for small caps
@@ -269,7 +290,7 @@ def simulate(u: Universe, *, seed: int, eff: Effects, progress: bool = True) -> 
 
     close_prev = price0.copy()
     adj = np.ones(N)
-    sig_bar = np.exp(np.log(0.02) + 0.3 * lat["residual_volatility"])
+    sig_bar = _idio_vol_level(lat["residual_volatility"])
     h2 = sig_bar**2
     e_prev = np.zeros(N)
     pressure = np.zeros(N)
@@ -321,7 +342,6 @@ def simulate(u: Universe, *, seed: int, eff: Effects, progress: bool = True) -> 
                 w_str,
                 eff,
                 months_days[month[t]],
-                sig_bar,
                 expo_rows,
                 signal_rows,
                 char_rows,
@@ -330,6 +350,7 @@ def simulate(u: Universe, *, seed: int, eff: Effects, progress: bool = True) -> 
                 ep_day,
                 ep_type,
             )
+            sig_bar = _idio_vol_level(lat["residual_volatility"])
 
         susp = u.suspended[t] & listed
         trade = listed & ~susp
@@ -345,9 +366,9 @@ def simulate(u: Universe, *, seed: int, eff: Effects, progress: bool = True) -> 
         ld = np.where(no_limit, np.nan, round_price(prev_close * (1 - lf)))
 
         # idiosyncratic volatility (GARCH) and shocks
-        h2 = sig_bar**2 * 0.04 + 0.08 * e_prev**2 + 0.88 * h2
+        h2 = sig_bar**2 * 0.04 + 0.05 * e_prev**2 + 0.91 * h2
         sig_t = np.sqrt(h2)
-        e = rng.standard_t(4, size=N) / np.sqrt(2.0) * sig_t
+        e = rng.standard_t(5, size=N) / np.sqrt(5 / 3) * sig_t
         flow = rng.random(N) < eff.flow_prob
         flow_sign = np.where(rng.random(N) < 0.5, 1.0, -1.0)
         shock = np.where(flow, eff.flow_pressure * sig_bar * flow_sign, 0.0)
@@ -412,16 +433,11 @@ def simulate(u: Universe, *, seed: int, eff: Effects, progress: bool = True) -> 
         sigma_intra = 0.9 * sig_t * ep_vol * np.exp(eff.froth_slope * sig["H"] * z)
         bias = eff.spike_bias * sig["D"]
 
-        turn = np.exp(
-            np.log(0.012)
-            + 0.45 * lat["liquidity"]
-            + 0.2 * lat["residual_volatility"]
-            + 0.3 * noise_vol
-        )
+        turn = np.exp(np.log(0.012) + 0.45 * lat["liquidity"] + 0.3 * noise_vol)
         # in a build phase, volume leans to down days (accumulation) or up days (distribution)
         lean = np.where(build, np.exp(-ep_type * eff.episode_volume_lean * np.sign(r - r_sys)), 1.0)
         turn *= (
-            (1 + 8 * np.abs(e))
+            (1 + 0.16 * np.abs(e / sig_t))
             * np.where(flow, 1.25, 1.0)
             * ep_volume
             * lean
@@ -522,7 +538,6 @@ def _month_update(
     w_str: np.ndarray,
     eff: Effects,
     n_days: int,
-    sig_bar: np.ndarray,
     expo_rows: list[pd.DataFrame],
     signal_rows: list[pd.DataFrame],
     char_rows: list[pd.DataFrame],
@@ -538,7 +553,7 @@ def _month_update(
     month's observables and earn their alpha in the next month).
     """
     N = len(codes)
-    phi = 0.97
+    phi = 0.985
     for k in DYNAMIC_LATENTS:
         lat[k] = phi * lat[k] + np.sqrt(1 - phi**2) * rng.standard_normal(N)
     prev = {k: v.copy() for k, v in sig.items()}
@@ -558,25 +573,39 @@ def _month_update(
     lr_str = hist[-21:]
     strev = -(lr_str.T @ w_str[-len(lr_str) :]) if len(lr_str) else np.zeros(N)
     size = np.log(cap)
-    raw = {
-        "size": size,
-        "beta": lat["beta"],
-        "residual_volatility": lat["residual_volatility"],
-        "momentum": mom,
-        "short_term_reversal": strev,
-        "liquidity": lat["liquidity"],
-        "book_to_price": np.log(np.maximum(be, 1.0) / cap),
-        "earnings_yield": ni / cap,
-        "dividend_yield": dv / cap,
-        "growth": lat["growth"],
-        "leverage": tl / ta,
-        "profitability": ni / ta,
-        "investment": lat["investment"],
-        "earnings_variability": lat["earnings_variability"],
-    }
+    ocf = stm.ttm("operating_cash_flow", last)
+    ltd = stm.point("long_term_debt", last)
+    rev = stm.ttm("revenue", last)
+    gp = stm.ttm("gross_profit", last)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = {
+            "size": size,
+            "beta": lat["beta"],
+            "residual_volatility": lat["residual_volatility"],
+            "momentum": mom,
+            "short_term_reversal": strev,
+            "liquidity": lat["liquidity"],
+            "book_to_price": be / cap,
+            "dividend_yield": dv / cap,
+            "growth": stm.rates["sales_growth"],
+            "investment": -stm.rates["asset_growth"],
+            "earnings_variability": stm.rates["variability"],
+        }
+        # statement styles: the SPEC's descriptors on the published statements
+        combos = {
+            "earnings_yield": [(ni / cap, 0.66), (ocf / cap, 0.34)],
+            "leverage": [
+                ((cap + ltd) / cap, 0.38),
+                (tl / ta, 0.35),
+                (np.where(be > 0, (be + ltd) / be, np.nan), 0.27),
+            ],
+            "profitability": [(ni / ta, 1 / 3), (gp / rev, 1 / 3), (rev / ta, 1 / 3)],
+        }
     Xn = np.zeros((N, len(STYLES)))
     for k, v in raw.items():
         Xn[:, STYLES.index(k)] = _standardize(v.astype(float), float_cap, mask)
+    for k, parts in combos.items():
+        Xn[:, STYLES.index(k)] = _combine(parts, float_cap, mask)
     s = Xn[:, 0]
     cube = s**3
     w = np.sqrt(np.where(mask, float_cap, 0.0))

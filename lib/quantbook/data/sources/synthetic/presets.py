@@ -15,7 +15,7 @@ class Effects:
     #: Ideal reversal: probability of an institutional-flow day, its price pressure in units of
     #: the stock's daily idiosyncratic volatility, and the daily decay of accumulated pressure.
     flow_prob: float = 0.25
-    flow_pressure: float = 0.85
+    flow_pressure: float = 1.0
     pressure_decay: float = 0.05
     #: Trade-size multiplier on flow days (large orders).
     flow_trade_size: float = 2.2
@@ -41,6 +41,8 @@ class Effects:
     #: industry factor returns.
     drift_persistence: float = 0.985
     drift_share: float = 0.01
+    #: The size factor's share (the large / small cycle that drives the rotation strategy).
+    size_drift_share: float = 0.04
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset("smoke", n_stocks=200, start="2023-01-03", end="2026-10-30"),
-    "default": Preset("default", n_stocks=700, start="2019-01-02", end="2026-10-30"),
+    "default": Preset("default", n_stocks=1000, start="2019-01-02", end="2026-10-30"),
     "full": Preset("full", n_stocks=5000, start="2019-01-02", end="2026-10-30"),
 }
 
