@@ -15,6 +15,7 @@ from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, combine, run
 from quantbook.models.cache import ModelCache
 from quantbook.models.executor import LocalExecutor, SerialExecutor
 from quantbook.risk import RiskModelResult, fit
+from quantbook.risk.styles import PRICE_STYLES
 
 torch.set_num_threads(1)
 
@@ -111,17 +112,6 @@ def test_process_pool_gives_the_serial_results(smoke_store: Store, risk: RiskMod
         pd.testing.assert_frame_equal(a.predictions[m][6], b.predictions[m][6])
 
 
-PRICE_STYLES = {
-    "size",
-    "midcap",
-    "beta",
-    "residual_volatility",
-    "momentum",
-    "short_term_reversal",
-    "liquidity",
-}
-
-
 @pytest.mark.real
 def test_pipeline_runs_on_the_real_sample(real_store: Store) -> None:
     """End to end on the real A-share sample (daily bars 2020-2022, no statements): the
@@ -146,8 +136,8 @@ def test_pipeline_runs_on_the_real_sample(real_store: Store) -> None:
         retrain_every=6,
         processes=1,
     )
-    assert set(res.styles) == PRICE_STYLES
-    assert set(res.missing_styles) == set(STYLE_NAMES) - PRICE_STYLES
+    assert set(res.styles) == set(PRICE_STYLES)
+    assert set(res.missing_styles) == set(STYLE_NAMES) - set(PRICE_STYLES)
     assert all("fundamentals" in reason for reason in res.missing_styles.values())
     for m in ("mlp", "mhc"):
         fac = res.factor[m]["equal"]

@@ -13,10 +13,8 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -236,27 +234,11 @@ def test_planted_components_earn_positive_excess_on_default(default_store: Store
         assert stats.excess_return > 0, f"{key}: annualized excess {stats.excess_return:.4f}"
 
 
-def real_sample_dir() -> Path:
-    env = os.environ.get("QUANTBOOK_REAL_SAMPLE")
-    return (
-        Path(env)
-        if env
-        else Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
-    )
-
-
 @pytest.mark.real
-def test_real_sample_runs_what_it_can(tmp_path_factory: pytest.TempPathFactory) -> None:
-    folder = real_sample_dir()
-    if not (folder / "etf_daily").is_dir():
-        pytest.skip(f"real A-share sample not found at {folder} (set QUANTBOOK_REAL_SAMPLE)")
-    from quantbook.data.sources.files import import_files
-
-    root = tmp_path_factory.mktemp("real_etf")
+def test_real_sample_runs_what_it_can(real_store: Store) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        store = import_files([folder], name="real", progress=False, root=root)
-        inputs = load_inputs(store, end="2024-09-30", cache=False)
+        inputs = load_inputs(real_store, end="2024-09-30", cache=False)
     assert len(inputs.market.info) == 25
     assert inputs.market.end == pd.Timestamp("2024-09-30")
     assert len(inputs.market.splits) >= 3  # share splits of real ETFs are taken out of returns

@@ -26,19 +26,16 @@ import pandas as pd
 import pytest
 from quantbook import risk
 from quantbook.data import Store
-from quantbook.risk.styles import FUNDAMENTAL_STYLES, StyleConfig, StyleDataWarning, descriptors
+from quantbook.risk.styles import (
+    FUNDAMENTAL_STYLES,
+    PRICE_STYLES,
+    StyleConfig,
+    StyleDataWarning,
+    descriptors,
+)
 
 pytestmark = pytest.mark.real
 
-PRICE_STYLES = (
-    "size",
-    "midcap",
-    "beta",
-    "residual_volatility",
-    "momentum",
-    "short_term_reversal",
-    "liquidity",
-)
 #: Raw descriptors behind the price styles (MidCap is built from Size).
 PRICE_DESCRIPTORS = (
     "lncap",

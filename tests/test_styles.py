@@ -18,6 +18,7 @@ from quantbook.data.sources.synthetic.market import STYLES as SIM_STYLES
 from quantbook.risk import STYLE_NAMES, StyleExposures, compute_styles, fit
 from quantbook.risk.styles import (
     FUNDAMENTAL_STYLES,
+    PRICE_STYLES,
     StyleDataWarning,
     cap_standardize,
     descriptors,
@@ -285,3 +286,11 @@ def test_styles_without_fundamentals_are_unavailable(smoke_store: Store, tmp_pat
     assert "book_to_price" not in res.factor_returns.columns
     assert res.factor_returns[["size", "beta", "momentum"]].notna().all().all()
     assert set(res.exposures.unavailable) == set(FUNDAMENTAL_STYLES)
+
+
+def test_price_styles_are_the_issue_list() -> None:
+    """The styles daily bars alone support (issue 4): Size, MidCap, Beta, Momentum, Residual
+    Volatility, Liquidity and Short-Term Reversal; every other style needs statements."""
+    spec = "size midcap beta momentum residual_volatility liquidity short_term_reversal"
+    assert set(PRICE_STYLES) == set(spec.split())
+    assert set(PRICE_STYLES) | set(FUNDAMENTAL_STYLES) == set(STYLE_NAMES)

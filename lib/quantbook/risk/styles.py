@@ -54,6 +54,7 @@ from quantbook.risk._panels import (
 
 __all__ = [
     "FUNDAMENTAL_STYLES",
+    "PRICE_STYLES",
     "STYLE_DESCRIPTORS",
     "STYLE_NAMES",
     "StyleConfig",
@@ -117,6 +118,9 @@ FUNDAMENTAL_STYLES: dict[str, tuple[str, ...]] = {
     "investment": ("total_assets", "shares"),
     "earnings_variability": ("revenue", "net_profit"),
 }
+
+#: Styles computed from daily bars alone (what a store without statements still supports).
+PRICE_STYLES: tuple[str, ...] = tuple(s for s in STYLE_NAMES if s not in FUNDAMENTAL_STYLES)
 
 _STATEMENT_ITEMS = (
     "revenue",

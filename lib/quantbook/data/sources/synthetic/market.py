@@ -36,24 +36,10 @@ from quantbook.data.sources.synthetic.intraday import aggregate, day_rng, minute
 from quantbook.data.sources.synthetic.presets import Effects
 from quantbook.data.sources.synthetic.universe import INDUSTRIES, Universe
 from quantbook.data.validate import board_index, limit_fraction, round_price
+from quantbook.risk.styles import STYLE_NAMES
 
-STYLES: tuple[str, ...] = (
-    "size",
-    "midcap",
-    "beta",
-    "residual_volatility",
-    "momentum",
-    "short_term_reversal",
-    "liquidity",
-    "book_to_price",
-    "earnings_yield",
-    "dividend_yield",
-    "growth",
-    "leverage",
-    "profitability",
-    "investment",
-    "earnings_variability",
-)
+#: The 15 styles in model order (the risk model's names, so truth and estimates line up).
+STYLES: tuple[str, ...] = STYLE_NAMES
 #: Daily volatility of each style's factor return (per unit exposure): large enough that a
 #: 1,000-stock month (the default preset) pins every style's return well above the regression's own noise.
 STYLE_VOL = np.array(
