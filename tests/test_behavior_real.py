@@ -19,12 +19,11 @@ Run with ``pytest -s`` to see the figures.
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import real_sample_dir
 from quantbook.data import Store
 from quantbook.factors import behavior
 from quantbook.reports import behavior_monthly as bm
@@ -44,11 +43,6 @@ INPUT = {
     "smart_money": "minute_bars",
     "apm": "daily_bars.price_1130",
 }
-
-
-def sample_dir() -> Path:
-    env = os.environ.get("QUANTBOOK_REAL_SAMPLE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +78,7 @@ def test_ideal_amplitude_matches_the_raw_file(real_store: Store) -> None:
     listing's one-price days count; the raw file has no limit prices to repeat that choice.
     """
     raw = pd.read_parquet(
-        sample_dir() / "ashare_daily_2020_2022.parquet",
+        real_sample_dir() / "ashare_daily_2020_2022.parquet",
         columns=["date", "code", "high", "low", "close", "prev_close"],
     )
     raw["date"] = pd.to_datetime(raw["date"])

@@ -7,14 +7,13 @@ temporary data root; nothing derived from it is written into the repository.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import real_sample_dir
 from quantbook.data.info import describe
 from quantbook.data.sources.files import UnclassifiedIndustryWarning, import_files
 from quantbook.data.store import Store
@@ -22,19 +21,12 @@ from quantbook.data.validate import revalidate_store
 
 pytestmark = pytest.mark.real
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def sample_dir() -> Path:
-    env = os.environ.get("QUANTBOOK_REAL_SAMPLE")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "real"
-
 
 @pytest.fixture(scope="module")
 def real(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Store, float, list[warnings.WarningMessage]]:
-    folder = sample_dir()
+    folder = real_sample_dir()
     if not (folder / "ashare_daily_2020_2022.parquet").is_file():
         pytest.skip(f"real A-share sample not found at {folder} (set QUANTBOOK_REAL_SAMPLE)")
     root = tmp_path_factory.mktemp("real_data")
@@ -74,7 +66,8 @@ def test_known_defects_are_reported(
     # Inconsistent OHLC: the stock file has none once read (checked independently below); the
     # index files do (closes a 0.001 above the high).
     raw = pd.read_parquet(
-        sample_dir() / "ashare_daily_2020_2022.parquet", columns=["open", "high", "low", "close"]
+        real_sample_dir() / "ashare_daily_2020_2022.parquet",
+        columns=["open", "high", "low", "close"],
     )
     raw_bad = int(
         (

@@ -17,13 +17,12 @@ Run with ``pytest -s`` to see the figures.
 
 from __future__ import annotations
 
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import real_sample_dir
 from quantbook import risk
 from quantbook.data import Store
 from quantbook.risk.styles import (
@@ -49,13 +48,9 @@ PRICE_DESCRIPTORS = (
     "stoq",
     "stoa",
 )
+
 #: Late-2021 month-ends and the sample's last session (its only 2022 dates are 2022-01-04..14).
 CHECK_DATES = pd.DatetimeIndex(["2021-11-30", "2021-12-31", "2022-01-14"])
-
-
-def sample_dir() -> Path:
-    env = os.environ.get("QUANTBOOK_REAL_SAMPLE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
 def history_needed(cfg: StyleConfig) -> int:
@@ -184,7 +179,7 @@ def _raw_size_spread() -> pd.DataFrame:
     exchange stocks.
     """
     raw = pd.read_parquet(
-        sample_dir() / "ashare_daily_2020_2022.parquet",
+        real_sample_dir() / "ashare_daily_2020_2022.parquet",
         columns=["date", "code", "name", "close", "prev_close", "total_mv"],
     )
     raw["date"] = pd.to_datetime(raw["date"])
