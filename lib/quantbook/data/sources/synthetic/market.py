@@ -92,8 +92,8 @@ DAILY_COLUMNS: tuple[str, ...] = (
     "limit_up",
     "limit_down",
 )
-BETA_LOADING = 0.35
-NEWS_PROB = 0.002  # daily probability of an overnight news gap per stock  # beta style return = BETA_LOADING * market return + noise
+BETA_LOADING = 0.35  # beta style return = BETA_LOADING * market return + noise
+NEWS_PROB = 0.002  # daily probability of an overnight news gap per stock
 
 
 @dataclass
