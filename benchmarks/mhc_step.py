@@ -7,6 +7,13 @@ optimizer step, single-threaded (``--threads``). The steps of the two models are
 both alike; each model's time is the median of its ``--repeat`` timed steps.
 Target (issue 6): mHC at most 2x the MLP's step time.
 
+Where the time goes: the Sinkhorn projection as the model runs it (forward and backward on
+``(n, n, B)`` logits at the initial scale, once per mixing layer) and the three dense products
+of the ``x' phi`` projection that every layer needs (forward, weight gradient, input gradient;
+``(B, nC) x (nC, 2n + n^2)`` and transposes, the first layer on one stream) are timed alone.
+With the MLP's step, the products give a lower bound for any mHC implementation built from
+them, and what the 2x target leaves for everything else.
+
 Before timing, the optimized mHC-MLP is checked against a plain reference of SPEC §4's
 formulas (dense einsum products, ``torch.nn.RMSNorm`` and ``nn.Linear`` on the flattened
 streams, autograd through the Sinkhorn iterations): same outputs and same gradients on a
@@ -26,7 +33,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from quantbook.models.mhc import MHCMLP, MHCBlock
+from quantbook.models.mhc import MHCMLP, MHCBlock, _sinkhorn_batch_last
 from quantbook.models.mlp import ResidualMLP
 
 
@@ -99,6 +106,52 @@ def make_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Calla
     return step
 
 
+def projection_time(width: int, depth: int, streams: int, stocks: int, repeat: int) -> float:
+    """Seconds per training step of the ``x' phi`` products alone (median of ``repeat``):
+    per layer ``Z = X W^T``, ``dW = dZ^T X``, ``dX = dZ W`` with ``X`` ``(B, nC)`` (the first
+    layer: ``(B, C)``, its streams being identical) and ``W`` ``(2n + n^2, .)``."""
+    m = 2 * streams + streams * streams
+    torch.manual_seed(2)
+    shapes = [width] + [streams * width] * (depth - 1)
+    xs = {k: torch.randn(stocks, k) for k in set(shapes)}
+    ws = {k: torch.randn(m, k) for k in set(shapes)}
+    gz = torch.randn(stocks, m)
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        for k in shapes:
+            x, w = xs[k], ws[k]
+            torch.mm(x, w.T)
+            torch.mm(gz.T, x)
+            torch.mm(gz, w)
+        return time.perf_counter() - t0
+
+    for _ in range(3):
+        once()
+    return statistics.median(once() for _ in range(repeat))
+
+
+def sinkhorn_time(depth: int, streams: int, stocks: int, iters: int, repeat: int) -> float:
+    """Seconds per training step of the Sinkhorn projection alone (median of ``repeat``):
+    forward and backward on ``(n, n, B)`` float32 logits like the model's at initialization
+    (the diagonal bias plus small dynamic terms), in each of the ``depth - 1`` mixing layers
+    (the first layer's streams are identical and need no :math:`H^{res}`)."""
+    torch.manual_seed(3)
+    eye = 2.0 * torch.eye(streams)[:, :, None]
+    logits = (eye + 0.05 * torch.randn(streams, streams, stocks)).requires_grad_()
+    grad = torch.randn(streams, streams, stocks)
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        for _ in range(depth - 1):
+            _sinkhorn_batch_last(logits, iters).backward(grad)
+        return time.perf_counter() - t0
+
+    for _ in range(3):
+        once()
+    return statistics.median(once() for _ in range(repeat))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--width", type=int, default=64)
@@ -123,18 +176,34 @@ def main() -> int:
     for _ in range(3):  # warm-up
         for s in steps.values():
             s()
-    times: dict[str, list[float]] = {"mlp": [], "mhc": []}
-    for i in range(a.repeat):  # interleaved, alternating which goes first
-        for k in ("mlp", "mhc") if i % 2 == 0 else ("mhc", "mlp"):
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    order = list(steps)
+    for i in range(a.repeat):  # interleaved, alternating the order
+        for k in order if i % 2 == 0 else order[::-1]:
             times[k].append(steps[k]())
     t_mlp = 1000 * statistics.median(times["mlp"])
     t_mhc = 1000 * statistics.median(times["mhc"])
+    iters = MHCBlock(a.width, a.streams).sinkhorn_iters
+    t_sk = 1000 * sinkhorn_time(a.depth, a.streams, a.stocks, iters, a.repeat)
+    t_proj = 1000 * projection_time(a.width, a.depth, a.streams, a.stocks, a.repeat)
     n_mlp = sum(p.numel() for p in mlp.parameters())
     n_mhc = sum(p.numel() for p in mhc.parameters())
     print(
         f"{a.stocks} stocks, width {a.width}, depth {a.depth}, {a.streams} streams, "
         f"{a.threads} thread(s), median of {a.repeat} interleaved steps: "
         f"MLP {t_mlp:.1f} ms ({n_mlp} params), mHC {t_mhc:.1f} ms ({n_mhc} params)"
+    )
+    print(
+        f"of the mHC step: Sinkhorn ({iters} iterations in each of the {max(a.depth - 1, 0)} "
+        f"mixing layers) about {t_sk:.1f} ms, "
+        f"the x' phi products alone {t_proj:.1f} ms, everything else about "
+        f"{t_mhc - t_sk - t_proj:.1f} ms (sub-layers, mixing, collapse, RMS, autograd)"
+    )
+    print(
+        f"lower bound from the MLP's step plus the x' phi products: "
+        f"{(t_mlp + t_proj) / t_mlp:.2f}x; the 2x target leaves {t_mlp - t_proj:.1f} ms a step "
+        f"for the Sinkhorn iterations, mixing, collapse and RMS of {a.depth} layers "
+        f"(now {t_mhc - t_mlp - t_proj:.1f} ms)"
     )
     r = t_mhc / t_mlp
     print(f"mHC / MLP step time {r:.2f}x; target <= 2x: {'met' if r <= 2 else 'NOT met'}")
