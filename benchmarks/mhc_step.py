@@ -31,6 +31,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from quantbook.models.mhc import MHCMLP, MHCBlock, _sinkhorn_batch_last
@@ -106,6 +107,14 @@ def make_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Calla
     return step
 
 
+def median_seconds(once: Callable[[], float], repeat: int) -> float:
+    """Median of ``repeat`` calls of ``once`` (each returning its own seconds), after 3 warm-up
+    calls."""
+    for _ in range(3):
+        once()
+    return statistics.median(once() for _ in range(repeat))
+
+
 def projection_time(width: int, depth: int, streams: int, stocks: int, repeat: int) -> float:
     """Seconds per training step of the ``x' phi`` products alone (median of ``repeat``):
     per layer ``Z = X W^T``, ``dW = dZ^T X``, ``dX = dZ W`` with ``X`` ``(B, nC)`` (the first
@@ -126,9 +135,7 @@ def projection_time(width: int, depth: int, streams: int, stocks: int, repeat: i
             torch.mm(gz, w)
         return time.perf_counter() - t0
 
-    for _ in range(3):
-        once()
-    return statistics.median(once() for _ in range(repeat))
+    return median_seconds(once, repeat)
 
 
 def sinkhorn_time(depth: int, streams: int, stocks: int, iters: int, repeat: int) -> float:
@@ -147,9 +154,7 @@ def sinkhorn_time(depth: int, streams: int, stocks: int, iters: int, repeat: int
             _sinkhorn_batch_last(logits, iters).backward(grad)
         return time.perf_counter() - t0
 
-    for _ in range(3):
-        once()
-    return statistics.median(once() for _ in range(repeat))
+    return median_seconds(once, repeat)
 
 
 def main() -> int:
@@ -183,7 +188,7 @@ def main() -> int:
             times[k].append(steps[k]())
     t_mlp = 1000 * statistics.median(times["mlp"])
     t_mhc = 1000 * statistics.median(times["mhc"])
-    iters = MHCBlock(a.width, a.streams).sinkhorn_iters
+    iters = cast(MHCBlock, mhc.blocks[0]).sinkhorn_iters if a.depth else 0
     t_sk = 1000 * sinkhorn_time(a.depth, a.streams, a.stocks, iters, a.repeat)
     t_proj = 1000 * projection_time(a.width, a.depth, a.streams, a.stocks, a.repeat)
     n_mlp = sum(p.numel() for p in mlp.parameters())
