@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from quantbook.data.store import StoreNotFoundError, open_store
 from quantbook.data.validate import DataValidationError
+from quantbook.errors import QuantbookError
 
 
 def _cmd_data_build(args: argparse.Namespace) -> int:
@@ -220,7 +221,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (StoreNotFoundError, DataValidationError, FileNotFoundError, ValueError, KeyError) as e:
+    except (
+        QuantbookError,
+        StoreNotFoundError,
+        DataValidationError,
+        FileNotFoundError,
+        ValueError,
+        KeyError,
+    ) as e:
         print(f"quantbook: error: {e}", file=sys.stderr)
         return 1
 
