@@ -150,11 +150,177 @@ def _unmount_all(base: Path) -> None:
 # ================================================================================================
 
 # -- store safety: import / build never replace what is not theirs ------------------------------
+#: A small Tushare daily export (two stocks, three days) that imports cleanly.
+TUSHARE_CSV = """ts_code,trade_date,open,high,low,close,pre_close,change,pct_chg,vol,amount
+600000.SH,20210301,10.00,10.20,9.90,10.10,10.00,0.10,1.0,1000.0,1010.0
+600000.SH,20210302,10.10,10.30,10.00,10.20,10.10,0.10,0.990099,1200.0,1230.0
+600000.SH,20210303,10.20,10.40,10.10,10.30,10.20,0.10,0.980392,1100.0,1140.0
+000001.SZ,20210301,20.00,20.40,19.80,20.20,20.00,0.20,1.0,2000.0,4040.0
+000001.SZ,20210302,20.20,20.60,20.00,20.40,20.20,0.20,0.990099,2100.0,4300.0
+000001.SZ,20210303,20.40,20.80,20.20,20.60,20.40,0.20,0.980392,1900.0,3930.0
+"""
+
+
+def _export_csv(sb: Sandbox) -> None:
+    (sb.files / "tushare_2021q1.csv").write_text(TUSHARE_CSV)
+
+
+def _exports_under_data(sb: Sandbox) -> None:
+    """The user keeps exports and notes in ``data/myexports`` (a folder, not a store)."""
+    folder = sb.data / "myexports"
+    folder.mkdir()
+    (folder / "tushare_2021q1.csv").write_text(TUSHARE_CSV)
+    (folder / "notes_keep.txt").write_text("my notes: keep\n")
+
+
+def _readme_under_data(sb: Sandbox) -> None:
+    _export_csv(sb)
+    (sb.data / "README.md").write_text("# the data folder's own README\n")
+
+
+def _imported_victim(sb: Sandbox) -> None:
+    """``data/victim``: a store imported from files, with trained models in its cache."""
+    import json
+
+    shutil.copytree(sb.store, sb.data / "victim")
+    meta_path = sb.data / "victim" / "store.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(name="victim", source="files", params={"paths": ["exports/"]})
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    (sb.data / "victim" / "cache").mkdir()
+    (sb.data / "victim" / "cache" / "gan_gru.pt").write_bytes(b"trained weights")
+
+
+def _tiny_rebuilt(sb: Sandbox) -> None:
+    """The store ``tiny`` rebuilt with other data after the pages were published."""
+    from fixtures_small import build_small_store
+
+    build_small_store(sb.data, "tiny", seed=1)
+
+
+def _one_page_stale(sb: Sandbox) -> None:
+    """The 2024-01-31 page records another fingerprint than the store's (made from older data)."""
+    import json
+
+    path = sb.reports / "market_overview" / "2024-01-31.metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["provenance.fingerprint"] = "0123456789abcdef"
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def _imported_store_m(sb: Sandbox) -> None:
+    """``data/m``: a store imported from files (its import recorded findings)."""
+    from quantbook.data.sources.files import import_files
+
+    _export_csv(sb)
+    import_files([sb.files / "tushare_2021q1.csv"], name="m", progress=False, root=sb.data)
+
+
+def _dead_writer_leftover(sb: Sandbox) -> None:
+    """A temporary folder of an import of ``m`` killed by SIGKILL: its writer's pid is dead."""
+    import json
+    import socket
+
+    _export_csv(sb)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tmp = sb.data / ".m.tmp-0000dead"
+    tmp.mkdir()
+    (tmp / ".quantbook-writer.json").write_text(
+        json.dumps({"pid": dead.pid, "host": socket.gethostname()})
+    )
+    (tmp / "daily_bars.parquet").write_bytes(b"half-written")
+
+
 STORE_SAFETY: list[Case] = [
     Case(
         "validate-unknown-store",
         ("data", "validate", "nosuchstore"),
         "no data store 'nosuchstore'",
+    ),
+    Case(
+        "import-into-a-user-folder-under-data",
+        ("data", "import", "{data}/myexports/tushare_2021q1.csv", "--name", "myexports", "--quiet"),
+        "is a folder that is not a quantbook store",
+        setup=_exports_under_data,
+    ),
+    Case(
+        "import-over-a-file-under-data",
+        ("data", "import", "{files}/tushare_2021q1.csv", "--name", "README.md", "--quiet"),
+        "is a file, not a store",
+        setup=_readme_under_data,
+    ),
+    Case(
+        "build-into-a-user-folder-under-data",
+        ("data", "build", "--preset", "smoke", "--name", "myexports", "--quiet"),
+        "is a folder that is not a quantbook store",
+        setup=_exports_under_data,
+    ),
+    Case(
+        "build-over-an-imported-store",
+        ("data", "build", "--preset", "smoke", "--name", "victim", "--quiet"),
+        "pass --replace",
+        setup=_imported_victim,
+    ),
+    Case(
+        "import-over-a-synthetic-store",
+        ("data", "import", "{files}/tushare_2021q1.csv", "--name", "tiny", "--quiet"),
+        "holds data from source 'synthetic', not 'files'",
+        setup=lambda sb: _export_csv(sb),
+    ),
+    Case(
+        "import-replace-a-synthetic-store",
+        ("data", "import", "{files}/tushare_2021q1.csv", "--name", "tiny", "--replace", "--quiet"),
+        "replaced the previous store 'tiny'",
+        rc=0,
+        setup=lambda sb: _export_csv(sb),
+        changes=("data/tiny/",),
+    ),
+    Case(
+        "run-due-lists-pages-of-a-rebuilt-store-as-stale",
+        ("run-due", "--data", "tiny", "--dry-run"),
+        "3 run(s) due, 3 of them stale",
+        rc=0,
+        setup=_tiny_rebuilt,
+    ),
+    Case(
+        "run-due-reruns-a-stale-page",
+        ("run-due", "--data", "tiny", "--quiet"),
+        "1 stale page(s) to rerun",
+        rc=0,
+        setup=_one_page_stale,
+        changes=("root/book/reports/market_overview/2024-01-31.",),
+    ),
+    Case(
+        "build-invalid-name",
+        ("data", "build", "--preset", "smoke", "--name", "a/b", "--quiet"),
+        "'a/b' is not a valid store name",
+    ),
+    Case(
+        "import-invalid-name-before-reading-inputs",
+        ("data", "import", "{files}/nosuch.csv", "--name", ".hidden", "--quiet"),
+        "'.hidden' is not a valid store name",
+    ),
+    Case(
+        "build-negative-seed",
+        ("data", "build", "--preset", "smoke", "--seed", "-5", "--name", "s", "--quiet"),
+        "argument --seed: must be a non-negative integer",
+        rc=2,
+    ),
+    Case(
+        "validate-shows-the-import-findings",
+        ("data", "validate", "m"),
+        "recorded when the store was written (shown by 'quantbook data info'): 1 soft finding(s)",
+        rc=0,
+        setup=_imported_store_m,
+    ),
+    Case(
+        "import-removes-a-dead-writers-temp-folder",
+        ("data", "import", "{files}/tushare_2021q1.csv", "--name", "m", "--quiet"),
+        "imported store 'm'",
+        rc=0,
+        setup=_dead_writer_leftover,
+        changes=("data/m/", "data/.m.tmp-0000dead/"),
     ),
 ]
 

@@ -2,8 +2,13 @@
 
 Data commands::
 
-    quantbook data build --source synthetic --preset default [--name default] [--seed 7]
-    quantbook data import PATH... --name NAME [--mapping MAPPING]
+    quantbook data build --source synthetic --preset default [--name default] [--seed 7] [--replace]
+    quantbook data import PATH... --name NAME [--mapping MAPPING] [--replace]
+
+A build or import writes ``data/NAME`` only if that is absent or a store of the same source
+(``synthetic`` / ``files``); a store of another source needs ``--replace``; a file or a folder
+that is not a store is never replaced (:func:`quantbook.data.store.check_target`). The name is
+checked before anything is simulated or read.
     quantbook data validate NAME
     quantbook data info NAME
 
@@ -20,10 +25,37 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from quantbook.data.store import StoreNotFoundError, open_store
+from quantbook.data.store import CACHE_DIR, StoreNotFoundError, check_target, open_store
 from quantbook.data.validate import DataValidationError
 from quantbook.errors import QuantbookError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _seed(text: str) -> int:
+    """argparse type of ``--seed``: a non-negative integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}")
+    return value
+
+
+def _replacement_note(previous: Path | None) -> str | None:
+    """What replacing the store at ``previous`` dropped (None if nothing was replaced)."""
+    if previous is None:
+        return None
+    return (
+        f"replaced the previous store {previous.name!r}: its {CACHE_DIR}/ (models and factor "
+        "histories of the old data) is gone, and pages made from the old data are stale "
+        "('quantbook run-due' reruns them)"
+    )
 
 
 def _cmd_data_build(args: argparse.Namespace) -> int:
@@ -34,13 +66,22 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    name = args.name or args.preset
+    previous = check_target(name, source="synthetic", replace=args.replace)
     from quantbook.data.sources.synthetic import build_store
 
     t0 = time.perf_counter()
     store = build_store(
-        preset=args.preset, name=args.name or args.preset, seed=args.seed, progress=not args.quiet
+        preset=args.preset,
+        name=name,
+        seed=args.seed,
+        progress=not args.quiet,
+        replace=args.replace,
     )
     dt = time.perf_counter() - t0
+    note = _replacement_note(previous)
+    if note:
+        print(note)
     print(
         f"built store {store.name!r} ({args.preset}, seed {store.meta['params']['seed']}) at {store.path} "
         f"in {dt:.1f} s; fingerprint {store.fingerprint()}"
@@ -49,10 +90,20 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_import(args: argparse.Namespace) -> int:
+    previous = check_target(args.name, source="files", replace=args.replace)
     from quantbook.data.sources.files import import_files
 
-    store = import_files(args.paths, name=args.name, mapping=args.mapping, progress=not args.quiet)
+    store = import_files(
+        args.paths,
+        name=args.name,
+        mapping=args.mapping,
+        progress=not args.quiet,
+        replace=args.replace,
+    )
     report = store.validation_report()
+    note = _replacement_note(previous)
+    if note:
+        print(note)
     print(f"imported store {store.name!r} at {store.path}; fingerprint {store.fingerprint()}")
     if len(report):
         print(
@@ -67,13 +118,29 @@ def _cmd_data_validate(args: argparse.Namespace) -> int:
 
     store = open_store(args.name)
     report = revalidate_store(store)
+    recorded = store.validation_report()
     if len(report):
         print(report.to_string(index=False))
+    print(f"re-run on the stored tables: {_findings(report)}")
+    if len(recorded):
+        print(
+            f"recorded when the store was written (shown by 'quantbook data info'): "
+            f"{_findings(recorded)}: the validation at write time and the import's own "
+            "findings (inserted or dropped rows, guessed listing dates...), which describe the "
+            "input files and cannot be re-run on the stored tables:"
+        )
+        print(recorded.drop(columns=["example"], errors="ignore").to_string(index=False))
     print(
-        f"store {store.name!r}: valid; {len(report)} soft finding(s), "
-        f"{int(report['count'].sum()) if len(report) else 0} flagged row(s)"
+        f"store {store.name!r}: valid; {_findings(report)} on re-run, "
+        f"{_findings(recorded)} recorded when written"
     )
     return 0
+
+
+def _findings(report: pd.DataFrame) -> str:
+    """``"N soft finding(s), M flagged row(s)"`` of a validation report."""
+    rows = int(report["count"].sum()) if len(report) else 0
+    return f"{len(report)} soft finding(s), {rows} flagged row(s)"
 
 
 def _cmd_data_info(args: argparse.Namespace) -> int:
@@ -109,11 +176,17 @@ def _cmd_run_due(args: argparse.Namespace) -> int:
     if args.dry_run:
         due = due_runs(until=args.until, data=args.data, reports=args.report)
         for d in due:
-            print(f"{d.report} {d.as_of} (data {d.data})")
-        print(f"{len(due)} run(s) due")
+            print(
+                f"{d.report} {d.as_of} (data {d.data})" + (f" stale: {d.stale}" if d.stale else "")
+            )
+        stale = sum(d.stale is not None for d in due)
+        print(f"{len(due)} run(s) due" + (f", {stale} of them stale page(s)" if stale else ""))
         return 0
     res = run_due(until=args.until, data=args.data, reports=args.report, progress=not args.quiet)
-    print(f"run-due: {len(res.done)} run(s) done, {len(res.failed)} failed, {len(res.due)} due")
+    print(
+        f"run-due: {len(res.done)} run(s) done, {len(res.failed)} failed, {len(res.due)} due"
+        + (f" ({len(res.stale)} of them stale pages)" if res.stale else "")
+    )
     for item, _err in res.failed:
         print(f"  FAILED {item.report} {item.as_of}", file=sys.stderr)
     return 0 if res.ok else 1
@@ -132,6 +205,12 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+REPLACE_HELP = (
+    "replace an existing store of another source (its tables and cache/ are lost); "
+    "a folder that is not a store is never replaced"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``quantbook`` command."""
     p = argparse.ArgumentParser(
@@ -146,7 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--source", default="synthetic", choices=["synthetic"])
     b.add_argument("--preset", default="default", choices=["smoke", "default", "full"])
     b.add_argument("--name", default=None, help="store name (default: the preset's name)")
-    b.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's)")
+    b.add_argument(
+        "--seed", type=_seed, default=None, help="random seed, >= 0 (default: the preset's)"
+    )
+    b.add_argument("--replace", action="store_true", help=REPLACE_HELP)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_cmd_data_build)
 
@@ -156,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--mapping", default=None, help="mapping YAML (path or shipped name); default: recognized"
     )
+    i.add_argument("--replace", action="store_true", help=REPLACE_HELP)
     i.add_argument("--quiet", action="store_true", help="no progress bars")
     i.set_defaults(func=_cmd_data_import)
 

@@ -30,7 +30,7 @@ import pandas as pd
 
 from quantbook.data.store import Store
 
-__all__ = ["GitState", "Provenance", "collect", "git_state", "package_versions"]
+__all__ = ["GitState", "Provenance", "collect", "git_state", "package_versions", "stale_reason"]
 
 #: Packages whose versions are recorded (read from installed metadata; nothing is imported).
 PACKAGES = (
@@ -116,8 +116,10 @@ class Provenance:
     as_of
         The as-of date: the report uses data up to and including this day only.
     data, source, is_synthetic, store_params
-        Store name, its source (``synthetic`` / ``files`` / ``akshare``), the synthetic flag and
-        the source parameters (preset, seed, ...).
+        Store name (the folder the report read, as passed to ``--data``; not the name written
+        inside its ``store.json``, which differs for a copied folder), its source (``synthetic``
+        / ``files`` / ``akshare``), the synthetic flag and the source parameters (preset,
+        seed, ...).
     sample_start, sample_end
         First and last day of the data the report read.
     fingerprint
@@ -130,6 +132,8 @@ class Provenance:
         Python and package versions.
     run_time
         UTC time the provenance was collected (the run's start), ISO 8601.
+    data_path
+        The store folder the report read (recorded in the metrics, not shown on the page).
     """
 
     report: str
@@ -145,6 +149,7 @@ class Provenance:
     params: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     run_time: str = ""
+    data_path: str = ""
 
     # -- derived ----------------------------------------------------------------------------
     def banner_text(self) -> str | None:
@@ -180,6 +185,7 @@ class Provenance:
             "provenance.report": self.report,
             "provenance.as_of": f"{self.as_of:%Y-%m-%d}",
             "provenance.data": self.data,
+            "provenance.data_path": self.data_path,
             "provenance.source": self.source,
             "provenance.synthetic": self.is_synthetic,
             "provenance.sample_start": f"{self.sample_start:%Y-%m-%d}",
@@ -259,7 +265,8 @@ def collect(
     return Provenance(
         report=report,
         as_of=as_of_ts,
-        data=store.name,
+        data=store.path.name,
+        data_path=str(store.path.resolve()),
         source=store.source,
         is_synthetic=store.is_synthetic,
         store_params=dict(store.meta.get("params", {})),
@@ -270,4 +277,32 @@ def collect(
         params=dict(params or {}),
         versions=package_versions(),
         run_time=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", ""),
+    )
+
+
+def stale_reason(metrics: Mapping[str, Any], *, data: str, fingerprint: str) -> str | None:
+    """Why a page made from store ``data`` is stale, or None if it is not (or cannot be told).
+
+    Parameters
+    ----------
+    metrics
+        The page's metrics (``provenance.*`` entries, :meth:`Provenance.to_metrics`).
+    data
+        The store's name.
+    fingerprint
+        The store's current :meth:`quantbook.data.Store.fingerprint`.
+
+    Notes
+    -----
+    A page is stale when it records store ``data`` and a fingerprint other than the store's
+    current one: the store was rebuilt or re-imported with other data since the page ran, so
+    the page can no longer be reproduced from it. A page of another store, or one without a
+    recorded fingerprint, is not compared.
+    """
+    recorded = metrics.get("provenance.fingerprint")
+    if metrics.get("provenance.data") != data or not recorded or recorded == fingerprint:
+        return None
+    return (
+        f"its data fingerprint {recorded} differs from store {data!r}'s current {fingerprint} "
+        "(the store was rebuilt or re-imported since the page ran)"
     )

@@ -15,7 +15,9 @@ leaves the existing pages and metrics as they were.
 
 ``params/schedule.yml`` names each report's calendar (``monthly`` = month-ends, ``weekly`` =
 week-ends), its start date and optionally ``last: N`` (only the N most recent dates);
-:func:`run_due` runs every scheduled date up to ``min(until, store end)`` that has no page yet.
+:func:`run_due` runs every scheduled date up to ``min(until, store end)`` that has no page yet,
+and reruns the stale pages: those whose recorded data fingerprint differs from the store's
+current one (:func:`quantbook.provenance.stale_reason`).
 :func:`build_book` regenerates the generated pages (:mod:`quantbook.site`) and builds the
 jupyter-book site with warnings as errors.
 """
@@ -196,11 +198,20 @@ class RunResult:
 
 @dataclass(frozen=True)
 class DueRun:
-    """A scheduled run with no page yet."""
+    """A scheduled run with no page yet, or whose page is stale.
+
+    Attributes
+    ----------
+    report, as_of, data
+        What to run, on which store.
+    stale
+        Why the existing page is stale (None: there is no page yet).
+    """
 
     report: str
     as_of: str
     data: str
+    stale: str | None = None
 
 
 @dataclass
@@ -214,6 +225,11 @@ class RunDueResult:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def stale(self) -> list[DueRun]:
+        """The due runs that replace a stale page."""
+        return [d for d in self.due if d.stale is not None]
 
 
 @dataclass(frozen=True)
@@ -545,9 +561,17 @@ def due_runs(
     reports: Sequence[str] | None = None,
     root: str | os.PathLike[str] | None = None,
 ) -> list[DueRun]:
-    """Scheduled dates in ``[start, min(until, store end)]`` that have no page yet."""
+    """Scheduled dates in ``[start, min(until, store end)]`` with no page yet or a stale page.
+
+    A page is stale when its metrics record the same store with another data fingerprint than
+    the store's current one (:func:`quantbook.provenance.stale_reason`).
+    """
+    from quantbook.provenance import stale_reason
+    from quantbook.site import Run
+
     paths = BookPaths.at(root)
     due: list[DueRun] = []
+    fingerprints: dict[str, str] = {}
     for entry in load_schedule(paths.root):
         if reports and entry.report not in reports:
             continue
@@ -563,8 +587,16 @@ def due_runs(
             dates = dates[-entry.last :]
         for d in dates:
             s = f"{d:{DATE_FMT}}"
-            if not paths.output(entry.report, s).exists():
+            page = paths.output(entry.report, s)
+            if not page.exists():
                 due.append(DueRun(entry.report, s, name))
+                continue
+            if name not in fingerprints:
+                fingerprints[name] = store.fingerprint()
+            metrics = Run(entry.report, s, page, paths.metrics(entry.report, s)).metrics()
+            why = stale_reason(metrics, data=name, fingerprint=fingerprints[name])
+            if why is not None:
+                due.append(DueRun(entry.report, s, name, stale=why))
     return due
 
 
@@ -582,8 +614,13 @@ def run_due(
 
     result = RunDueResult(due=due_runs(until=until, data=data, reports=reports, root=root))
     if not result.due:
-        notify("run-due: nothing to run; every scheduled date has a page")
+        notify("run-due: nothing to run; every scheduled date has an up-to-date page")
         return result
+    if result.stale:
+        notify(
+            f"run-due: {len(result.stale)} stale page(s) to rerun: their data fingerprint differs "
+            "from the store's current one (the store was rebuilt or re-imported since they ran)"
+        )
     bar = tqdm(
         result.due,
         desc="run-due",

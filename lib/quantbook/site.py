@@ -9,7 +9,8 @@ and from the templates ``book/intro.md`` and ``book/data.md``:
 - ``book/reports/<report>/index.md``: the archive, every as-of date newest first with its
   headline metrics, and ``headline_metrics.png``, a chart of those metrics across dates;
 - ``book/reports/data.md``: the data page (``book/data.md`` with what each store used by
-  the reports holds and lacks in place of ``{{ data_description }}``);
+  the reports holds and lacks in place of ``{{ data_description }}``, and which pages are
+  stale: made from earlier data of the store, their fingerprint differs from its current one);
 - ``_toc.yml``: the table of contents, listing every run (newest first).
 
 Generated files are written only when their content changed, so an unchanged book is not
@@ -263,12 +264,39 @@ def _archive(paths: Any, report: str, runs: Sequence[Run]) -> tuple[str, bool]:
     return "".join(lines), has_chart
 
 
-def _store_section(name: str) -> str:
+def _fingerprint_note(name: str, fingerprint: str, runs: Sequence[Run]) -> str:
+    """Whether every page made from store ``name`` records ``fingerprint``; else the stale ones."""
+    from quantbook.provenance import stale_reason
+
+    used = [r for r in runs if r.metrics().get("provenance.data") == name]
+    stale = [
+        r for r in used if stale_reason(r.metrics(), data=name, fingerprint=fingerprint) is not None
+    ]
+    if not stale:
+        return (
+            f"Every report page made from this store ({len(used)}) records this fingerprint in "
+            "its provenance block.\n\n"
+        )
+    items = "".join(
+        f"- `{r.report}` {r.as_of}: fingerprint `{r.metrics().get('provenance.fingerprint')}`\n"
+        for r in stale
+    )
+    return (
+        "```{warning}\n"
+        f"{len(stale)} of the {len(used)} report pages made from this store are stale: they were "
+        f"made from earlier data of the store (their fingerprint differs from `{fingerprint}`) "
+        "and can no longer be reproduced from it. `quantbook run-due` reruns them.\n\n"
+        f"{items}```\n\n"
+    )
+
+
+def _store_section(name: str, runs: Sequence[Run] = ()) -> str:
     try:
         store = open_store(name)
     except StoreNotFoundError:
         return f"## Store `{name}`\n\nThis store is not present on the machine that built the site.\n\n"
     lines = [f"## Store `{name}`\n\n"]
+    fingerprint = store.fingerprint()
     if store.is_synthetic:
         lines.append(
             "```{warning}\nSynthetic data: a simulated A-share market, deterministic from its seed; "
@@ -282,13 +310,14 @@ def _store_section(name: str) -> str:
     lines.append("| Item | Value |\n|---|---|\n")
     lines.append(f"| Source | {_cell(store.source)}{f' ({_cell(params)})' if params else ''} |\n")
     lines.append(f"| Span | {store.start:%Y-%m-%d} to {store.end:%Y-%m-%d} |\n")
-    lines.append(f"| Fingerprint | `{store.fingerprint()}` |\n")
+    lines.append(f"| Fingerprint | `{fingerprint}` |\n")
     tables = store.meta.get("tables", {})
     lines.append(
         "| Tables | "
         + _cell(", ".join(f"{t} ({tables[t].get('rows', '?'):,} rows)" for t in sorted(tables)))
         + " |\n\n"
     )
+    lines.append(_fingerprint_note(name, fingerprint, runs))
     unavailable = store.unavailable()
     if unavailable:
         lines.append("Unavailable in this store:\n\n| Item | Reason |\n|---|---|\n")
@@ -305,9 +334,9 @@ def _store_section(name: str) -> str:
     return "".join(lines)
 
 
-def _data_page(paths: Any, stores: Sequence[str]) -> str:
+def _data_page(paths: Any, stores: Sequence[str], runs: Sequence[Run] = ()) -> str:
     body = (
-        "".join(_store_section(s) for s in stores)
+        "".join(_store_section(s, runs) for s in stores)
         or "No report has run yet, so no store is in use.\n"
     )
     template = paths.book / "data.md"
@@ -379,6 +408,7 @@ def generate_site(
                 stores.append(str(s))
     if data and data not in stores:
         stores.append(data)
-    _write(pages[1], _data_page(paths, stores))
+    all_runs = [r for runs in runs_by_report.values() for r in runs]
+    _write(pages[1], _data_page(paths, stores, all_runs))
     _write(paths.root / "_toc.yml", _toc(paths, runs_by_report))
     return pages

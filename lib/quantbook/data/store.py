@@ -10,6 +10,18 @@ Layout of a store folder::
 Writes go through :class:`StoreWriter`, which validates every table, writes into a temporary
 sibling folder and swaps it in only when everything succeeded: an interrupted build or import
 leaves the previous store as it was.
+
+A build or import replaces only what is its own to replace (:func:`check_target`): the folder
+``data/<name>`` must be absent or a store of the same source (``synthetic`` for ``data build``,
+``files`` for ``data import``, whatever the files or the preset were). A store of another source
+is replaced only with ``replace=True`` (``--replace``); a file, a link or a folder that is not a
+store (no ``store.json``) is never replaced. Replacing a store drops its ``cache/`` (trained
+models, factor histories), which was derived from the old data.
+
+The temporary folder ``data/.<name>.tmp-<hex>`` holds a marker (:data:`WRITER_MARKER`) with the
+writer's process id and host; a later writer of the same name removes the temporary folders
+whose marker names a dead process of this host (a build killed by SIGTERM or SIGKILL), and
+nothing else.
 """
 
 from __future__ import annotations
@@ -18,7 +30,9 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -33,12 +47,17 @@ import pyarrow.parquet as pq
 from quantbook.data.calendar import DateLike, TradingCalendar
 from quantbook.data.schema import TABLES, TableSpec, table
 from quantbook.data.validate import Finding, coerce, validate_table
+from quantbook.errors import QuantbookError
 
 FORMAT_VERSION = 1
 META_FILE = "store.json"
 REPORT_TABLE = "validation_report"
 #: Sub-folder of a store where derived results (factor histories, models) are cached.
 CACHE_DIR = "cache"
+#: A store name: a plain folder name (letters, digits, ``_``, ``-``, ``.``; ``.`` / ``-`` not first).
+STORE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+#: File in a writer's temporary folder naming its process (``{"pid": ..., "host": ...}``).
+WRITER_MARKER = ".quantbook-writer.json"
 
 
 class StoreNotFoundError(FileNotFoundError):
@@ -47,6 +66,10 @@ class StoreNotFoundError(FileNotFoundError):
 
 class DataUnavailableError(LookupError):
     """A table or column is not available in this store (the reason is in the message)."""
+
+
+class StoreTargetError(QuantbookError):
+    """The store name is not a plain folder name, or its folder is not this command's to replace."""
 
 
 def repo_root() -> Path:
@@ -105,7 +128,9 @@ class Store:
         if not meta_path.is_file():
             raise StoreNotFoundError(f"no store at {self.path} (missing {META_FILE})")
         self.meta: dict[str, Any] = json.loads(meta_path.read_text())
-        self.name: str = self.meta.get("name", self.path.name)
+        #: The folder's name: the name the store is opened under (``store.json`` keeps the name
+        #: it was written as, which differs for a copied or renamed folder).
+        self.name: str = self.path.name
         self._cache: dict[str, pd.DataFrame] = {}
 
     def __repr__(self) -> str:
@@ -304,11 +329,150 @@ def open_store(name: str = "default", *, root: Path | None = None) -> Store:
     return Store(path)
 
 
+# -- what a build or import may replace ----------------------------------------------------------
+def check_store_name(name: str) -> str:
+    """Return ``name`` if it is a plain folder name, else raise :class:`StoreTargetError`.
+
+    Notes
+    -----
+    A store name matches :data:`STORE_NAME_RE`: 1 to 128 letters, digits, ``_``, ``-`` and
+    ``.``, the first neither ``.`` nor ``-`` (no paths, no hidden folders, no options).
+    """
+    if not isinstance(name, str) or not STORE_NAME_RE.match(name):
+        raise StoreTargetError(
+            f"{name!r} is not a valid store name: a store name is a plain folder name under the "
+            "data root (letters, digits, '_', '-' and '.', not starting with '.' or '-')"
+        )
+    return name
+
+
+def _meta_source(path: Path) -> str | None:
+    """The ``source`` recorded in ``path/store.json``; None if absent or unreadable."""
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    source = meta.get("source") if isinstance(meta, dict) else None
+    return str(source) if source is not None else None
+
+
+def _count_files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def check_target(
+    name: str, *, source: str, replace: bool = False, root: Path | None = None
+) -> Path | None:
+    """Check that writing store ``name`` from ``source`` replaces only what it may replace.
+
+    Parameters
+    ----------
+    name
+        Store name (checked by :func:`check_store_name`).
+    source
+        The writer's source (``synthetic``, ``files``...).
+    replace
+        Allow replacing a store of another source.
+    root
+        Data root (default :func:`data_root`).
+
+    Returns
+    -------
+    Path or None
+        The existing store that the write will replace, or None if there is none.
+
+    Raises
+    ------
+    StoreTargetError
+        If ``data/<name>`` is a file, a link, a folder without a readable ``store.json`` (not a
+        store: never replaced), or a store of another source and ``replace`` is false.
+
+    Notes
+    -----
+    A store is "of this source" when its ``store.json`` records the same ``source``, whatever
+    its parameters (preset, seed, imported paths, mapping): rebuilding or re-importing under the
+    same name replaces it, and the pages made from it become stale (``quantbook run-due``
+    reruns them).
+    """
+    check_store_name(name)
+    path = (root or data_root()) / name
+    if path.is_symlink():
+        raise StoreTargetError(
+            f"{path} is a symbolic link, not a store folder; refusing to replace it "
+            "(choose another --name)"
+        )
+    if not path.exists():
+        return None
+    if not path.is_dir():
+        raise StoreTargetError(
+            f"{path} is a file, not a store; refusing to replace it (choose another --name)"
+        )
+    old = _meta_source(path)
+    if old is None:
+        n = _count_files(path)
+        shown = ", ".join(sorted(p.name for p in path.iterdir())[:3])
+        raise StoreTargetError(
+            f"{path} is a folder that is not a quantbook store (no readable {META_FILE}; "
+            f"{n} file(s){f': {shown}' if shown else ''}); refusing to replace it: choose another "
+            "--name, or move the folder away"
+        )
+    if old != source and not replace:
+        cached = _count_files(path / CACHE_DIR)
+        raise StoreTargetError(
+            f"store {name!r} at {path} holds data from source {old!r}, not {source!r}; replacing it "
+            f"would delete its tables and its {CACHE_DIR}/ ({cached} file(s): trained models and "
+            "factor histories derived from those data), and pages made from it could no longer be "
+            "reproduced; pass --replace to replace it, or choose another --name"
+        )
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a process of another user counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_temp_folders(name: str, *, root: Path | None = None) -> list[Path]:
+    """Temporary folders ``.<name>.tmp-*`` left by a writer process that no longer runs.
+
+    Notes
+    -----
+    Only folders holding a :data:`WRITER_MARKER` that names a dead process of this host are
+    returned: a folder without the marker (not made by :class:`StoreWriter`), or of a live
+    process, or of another host, is never listed.
+    """
+    root = root or data_root()
+    if not root.is_dir():
+        return []
+    host = socket.gethostname()
+    out = []
+    for p in sorted(root.glob(f".{name}.tmp-*")):
+        try:
+            mark = json.loads((p / WRITER_MARKER).read_text())
+            pid, mark_host = int(mark["pid"]), str(mark["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if p.is_dir() and not p.is_symlink() and mark_host == host and not _pid_alive(pid):
+            out.append(p)
+    return out
+
+
 class StoreWriter:
     """Write a store atomically: validate every table, then swap the folder in at commit.
 
     Use as a context manager; leaving the block without :meth:`commit` (or with an
     exception) discards everything written, and an existing store of the same name stays.
+    The target is checked by :func:`check_target` when the writer is made and again at commit;
+    entering removes the temporary folders of dead writers of the same name
+    (:func:`stale_temp_folders`).
 
     Parameters
     ----------
@@ -318,6 +482,10 @@ class StoreWriter:
         ``synthetic``, ``files`` or ``akshare``.
     params
         Source parameters recorded in ``store.json`` (preset, seed, paths, mapping...).
+    root
+        Data root (default :func:`data_root`).
+    replace
+        Allow replacing a store of another source (see :func:`check_target`).
     """
 
     def __init__(
@@ -327,11 +495,13 @@ class StoreWriter:
         source: str,
         params: dict[str, Any] | None = None,
         root: Path | None = None,
+        replace: bool = False,
     ) -> None:
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"invalid store name {name!r}")
-        self.name = name
         self.root = root or data_root()
+        self.replace = replace
+        self.source = source
+        self.replaces = check_target(name, source=source, replace=replace, root=self.root)
+        self.name = name
         self.final = self.root / name
         self.tmp = self.root / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
         self.meta: dict[str, Any] = {
@@ -348,7 +518,11 @@ class StoreWriter:
 
     def __enter__(self) -> StoreWriter:
         self.root.mkdir(parents=True, exist_ok=True)
+        for left in stale_temp_folders(self.name, root=self.root):
+            shutil.rmtree(left, ignore_errors=True)
         self.tmp.mkdir()
+        marker = {"pid": os.getpid(), "host": socket.gethostname()}
+        (self.tmp / WRITER_MARKER).write_text(json.dumps(marker) + "\n")
         return self
 
     def __exit__(
@@ -431,6 +605,8 @@ class StoreWriter:
         (self.tmp / META_FILE).write_text(
             json.dumps(self.meta, indent=2, ensure_ascii=False, default=str) + "\n"
         )
+        check_target(self.name, source=self.source, replace=self.replace, root=self.root)
+        (self.tmp / WRITER_MARKER).unlink()
         old = None
         if self.final.exists():
             old = self.root / f".{self.name}.old-{uuid.uuid4().hex[:8]}"

@@ -65,7 +65,7 @@ from tqdm.auto import tqdm
 from quantbook.data.calendar import TradingCalendar
 from quantbook.data.codes import Bare, board_of, normalize_code
 from quantbook.data.schema import SW_L1, TABLES, TableSpec, table
-from quantbook.data.store import Store, StoreWriter
+from quantbook.data.store import Store, StoreWriter, check_target
 from quantbook.data.validate import (
     NEW_LISTING_DAYS,
     SHOW_ROWS,
@@ -1355,6 +1355,7 @@ def import_files(
     mapping: str | Path | None = None,
     progress: bool = True,
     root: Path | None = None,
+    replace: bool = False,
 ) -> Store:
     """Import CSV / Parquet / Excel exports into the store ``name``.
 
@@ -1371,6 +1372,9 @@ def import_files(
         Show tqdm progress bars (files read, tables built and written).
     root
         Data root (default :func:`quantbook.data.store.data_root`).
+    replace
+        Allow replacing a store of another source (``--replace``); a folder that is not a
+        store is never replaced.
 
     Returns
     -------
@@ -1380,6 +1384,9 @@ def import_files(
 
     Raises
     ------
+    StoreTargetError
+        Before any input is read, if ``name`` is not a plain folder name or its folder is not a
+        ``files`` store (:func:`quantbook.data.store.check_target`).
     MappingError
         For a malformed mapping or input files it does not cover.
     DataValidationError
@@ -1390,6 +1397,7 @@ def import_files(
     --------
     >>> store = import_files(["exports/"], name="mine", mapping="tushare_daily")  # doctest: +SKIP
     """
+    check_target(name, source="files", replace=replace, root=root)
     files = collect_files(paths)
     spec = load_mapping(mapping) if mapping is not None else detect_mapping(files)
     assigned, ignored = _assign_files(files, spec)
@@ -1408,7 +1416,9 @@ def import_files(
         "files": len(assigned),
         "ignored": {str(f): reason for f, reason in ignored.items()},
     }
-    return _write_store(state, name=name, params=params, root=root, progress=progress)
+    return _write_store(
+        state, name=name, params=params, root=root, progress=progress, replace=replace
+    )
 
 
 def _progress(items: list[Any], progress: bool, desc: str, unit: str) -> Any:
@@ -1522,11 +1532,17 @@ def _schema_frame(spec: TableSpec, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_store(
-    state: ImportState, *, name: str, params: dict[str, Any], root: Path | None, progress: bool
+    state: ImportState,
+    *,
+    name: str,
+    params: dict[str, Any],
+    root: Path | None,
+    progress: bool,
+    replace: bool = False,
 ) -> Store:
     order = [t for t in WRITE_ORDER if t in state.tables]
     order += [t for t in TABLES if t in state.tables and t not in order]
-    with StoreWriter(name, source="files", params=params, root=root) as writer:
+    with StoreWriter(name, source="files", params=params, root=root, replace=replace) as writer:
         for item, reason in state.log.unavailable.items():
             writer.mark_unavailable(item, reason)
         context: dict[str, Any] = {}

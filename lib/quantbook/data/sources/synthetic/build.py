@@ -22,7 +22,7 @@ from quantbook.data.sources.synthetic.universe import (
     instruments_frame,
     spells_frame,
 )
-from quantbook.data.store import Store, StoreWriter
+from quantbook.data.store import Store, StoreWriter, check_target
 
 #: Bump when the simulator changes in a way that changes its output (cache keys use it).
 SOURCE_VERSION = "1"
@@ -68,6 +68,7 @@ def build_store(
     seed: int | None = None,
     progress: bool = True,
     root: Path | None = None,
+    replace: bool = False,
 ) -> Store:
     """Simulate the synthetic A-share market and write it as store ``name``.
 
@@ -83,11 +84,19 @@ def build_store(
         Show progress bars.
     root
         Data root (default: :func:`quantbook.data.store.data_root`).
+    replace
+        Allow replacing a store of another source (``--replace``).
 
     Returns
     -------
     Store
         The committed store.
+
+    Raises
+    ------
+    StoreTargetError
+        Before anything is simulated, if ``name`` is not a plain folder name or its folder is
+        not a synthetic store (:func:`quantbook.data.store.check_target`).
     """
     from quantbook.data.sources.synthetic.bonds import build_bond_tables
     from quantbook.data.sources.synthetic.etfs import build_etf_tables
@@ -95,7 +104,10 @@ def build_store(
 
     p = get_preset(preset) if isinstance(preset, str) else preset
     seed = p.seed if seed is None else int(seed)
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, not {seed}")
     name = name or p.name
+    check_target(name, source="synthetic", replace=replace, root=root)
     sessions = TradingCalendar(p.start, p.end).sessions
     u = build_universe(p.n_stocks, sessions, seed)
     sim = simulate(u, seed=seed, eff=p.effects, progress=progress)
@@ -131,7 +143,7 @@ def build_store(
         "instruments": tables["instruments"],
         "st_status": tables["st_status"],
     }
-    with StoreWriter(name, source="synthetic", params=params, root=root) as w:
+    with StoreWriter(name, source="synthetic", params=params, root=root, replace=replace) as w:
         for tname, df in (
             ("instruments", tables["instruments"]),
             ("st_status", tables["st_status"]),
