@@ -6,6 +6,7 @@ written under ``tmp_path`` (``root=`` or ``QUANTBOOK_DATA``), never under the re
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures_small import tree_digest
 from quantbook.cli import main
 from quantbook.data.calendar import TradingCalendar
 from quantbook.data.codes import CodeFormatError, board_of, normalize_code
@@ -551,3 +553,96 @@ def test_describe_mentions_everything(good_store: tuple[Store, Path]) -> None:
     assert "span: 2021-03-01" in text and "fingerprint" in text
     assert "unavailable" in text and "fundamentals: not part of a Tushare daily export" in text
     assert "validation: 2 soft finding(s), 4 flagged row(s)" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Store safety: what an import or build may replace
+# ---------------------------------------------------------------------------------------------
+def _marked_temp(root: Path, name: str, pid: int) -> Path:
+    import json
+    import socket
+
+    tmp = root / name
+    tmp.mkdir(parents=True)
+    (tmp / ".quantbook-writer.json").write_text(
+        json.dumps({"pid": pid, "host": socket.gethostname()})
+    )
+    return tmp
+
+
+def test_writer_removes_only_temp_folders_of_dead_writers(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    root = tmp_path / "data"
+    gone = _marked_temp(root, ".t.tmp-0000dead", dead.pid)
+    live = _marked_temp(root, ".t.tmp-11111111", os.getpid())
+    user = root / ".t.tmp-userfile"  # no marker: not made by a StoreWriter
+    user.mkdir()
+    (user / "keep.txt").write_text("mine")
+    other = _marked_temp(root, ".u.tmp-0000dead", dead.pid)  # another store's
+    imported([write_tushare(tmp_path / "in")], root, "tushare_daily", name="t")
+    assert not gone.exists()
+    assert live.is_dir() and (user / "keep.txt").read_text() == "mine" and other.is_dir()
+    assert not (root / "t" / ".quantbook-writer.json").exists()
+
+
+def test_import_refuses_before_reading_and_keeps_the_previous_store(tmp_path: Path) -> None:
+    from fixtures_small import build_small_store
+    from quantbook.data.store import StoreTargetError
+
+    root = tmp_path / "data"
+    build_small_store(root, "x")
+    before = tree_digest(root / "x")
+    with pytest.raises(StoreTargetError, match="holds data from source 'synthetic'.*--replace"):
+        imported([tmp_path / "does-not-exist"], root, None, name="x")
+    folder = write_tushare(tmp_path / "in")
+    (folder / "600000.SH.csv").write_text("ts_code,trade_date\n600000.SH,20210301\n")
+    with pytest.raises(DataValidationError):  # replacing is allowed, but the new data are bad
+        import_files([folder], name="x", mapping="tushare_daily", progress=False, root=root,
+                     replace=True)  # fmt: skip
+    assert tree_digest(root / "x") == before and list(root.iterdir()) == [root / "x"]
+    store = import_files([write_tushare(tmp_path / "in2")], name="x", progress=False, root=root,
+                         replace=True)  # fmt: skip
+    assert store.source == "files"
+
+
+def test_build_checks_the_name_before_simulating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quantbook.data.sources.synthetic import build as synthetic_build
+    from quantbook.data.store import StoreTargetError
+
+    def no_simulation(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the simulation ran before the store name was checked")
+
+    monkeypatch.setattr(synthetic_build, "simulate", no_simulation)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    for name, message in (("a/b", "not a valid store name"), ("mine", "not a quantbook store")):
+        with pytest.raises(StoreTargetError, match=message):
+            synthetic_build.build_store(preset="full", name=name, progress=False, root=tmp_path)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_cli_validate_reports_the_import_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QUANTBOOK_DATA", str(tmp_path / "data"))
+    assert (
+        main(["data", "import", str(write_tushare(tmp_path / "in")), "--name", "v", "--quiet"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["data", "info", "v"]) == 0
+    info = capsys.readouterr().out
+    assert main(["data", "validate", "v"]) == 0
+    out = capsys.readouterr().out
+    recorded = info.split("validation: ")[1].splitlines()[
+        0
+    ]  # "N soft finding(s), M flagged row(s)"
+    assert (
+        f"recorded when the store was written (shown by 'quantbook data info'): {recorded}" in out
+    )
+    assert "suspended_rows_inserted" in out

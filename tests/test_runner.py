@@ -254,3 +254,37 @@ def test_repository_schedule_and_params_are_valid() -> None:
     assert "market_overview" in [e.report for e in entries]
     params = resolve_params("market_overview")
     assert params["universe"] == "all" and params["data"] == "default"
+
+
+# -- provenance and stale pages -------------------------------------------------------------------
+def test_provenance_records_the_folder_read(tmp_path: Path) -> None:
+    """A copied store folder is recorded under the name it was read as, with its path."""
+    import shutil
+
+    from quantbook.provenance import collect
+
+    build_small_store(tmp_path, "s1")
+    shutil.copytree(tmp_path / "s1", tmp_path / "s1copy")
+    prov = collect(open_store("s1copy", root=tmp_path), as_of="2024-01-31", report="x")
+    assert prov.data == "s1copy"
+    metrics = prov.to_metrics()
+    assert metrics["provenance.data"] == "s1copy"
+    assert Path(metrics["provenance.data_path"]) == (tmp_path / "s1copy").resolve()
+    assert ("Data", "store 's1copy', source synthetic") in prov.rows()
+
+
+def test_due_runs_lists_pages_of_a_rebuilt_store_as_stale(
+    book: SharedBook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    shutil.copytree(book.data, tmp_path / "data", ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(book.root, tmp_path / "root", ignore=shutil.ignore_patterns("_build"))
+    monkeypatch.setenv("QUANTBOOK_DATA", str(tmp_path / "data"))
+    assert due_runs(until="2024-03-31", data="tiny", root=tmp_path / "root") == []
+    build_small_store(tmp_path / "data", "tiny", seed=1)
+    due = due_runs(until="2024-03-31", data="tiny", root=tmp_path / "root")
+    assert [d.as_of for d in due] == ["2024-01-31", "2024-02-29", "2024-03-29"]
+    new = open_store("tiny", root=tmp_path / "data").fingerprint()
+    for d in due:
+        assert d.stale is not None and f"differs from store 'tiny''s current {new}" in d.stale

@@ -159,3 +159,26 @@ def test_warning_fails_the_build(book: SharedBook, built: BookResult, tmp_path: 
     methods.write_text(methods.read_text() + "\nSee [nowhere](no_such_page.md).\n")
     with book.env(), pytest.raises(BookBuildError, match="no_such_page"):
         build_book(root=root)
+
+
+def test_data_page_names_stale_pages(
+    book: SharedBook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the store is rebuilt with other data, the data page lists the pages made before."""
+    import shutil
+
+    from fixtures_small import build_small_store
+
+    shutil.copytree(book.data, tmp_path / "data", ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(book.root, tmp_path / "root", ignore=shutil.ignore_patterns("_build"))
+    monkeypatch.setenv("QUANTBOOK_DATA", str(tmp_path / "data"))
+    page = tmp_path / "root" / "book" / "reports" / "data.md"
+    site.generate_site(root=tmp_path / "root")
+    assert "Every report page made from this store (3) records this fingerprint" in page.read_text()
+    build_small_store(tmp_path / "data", "tiny", seed=1)
+    site.generate_site(root=tmp_path / "root")
+    text = page.read_text()
+    assert "3 of the 3 report pages made from this store are stale" in text
+    for day in ("2024-01-31", "2024-02-29", "2024-03-29"):
+        assert f"- `market_overview` {day}: fingerprint" in text
+    assert "Every report page" not in text
