@@ -646,3 +646,25 @@ def test_cli_validate_reports_the_import_findings(
         f"recorded when the store was written (shown by 'quantbook data info'): {recorded}" in out
     )
     assert "suspended_rows_inserted" in out
+
+
+def test_sigterm_during_a_build_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    """A build stopped by SIGTERM while writing removes its temporary folder (exit status 143)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "QUANTBOOK_DATA": str(tmp_path)}
+    cmd = [sys.executable, "-m", "quantbook.cli", "data", "build", "--preset", "smoke"]
+    proc = subprocess.Popen(
+        [*cmd, "--name", "z", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob(".z.tmp-*")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "the build never started writing"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out.decode(errors="replace")[-2000:]
+    assert list(tmp_path.iterdir()) == []

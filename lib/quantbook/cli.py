@@ -22,6 +22,7 @@ Report commands::
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -58,6 +59,22 @@ def _replacement_note(previous: Path | None) -> str | None:
     )
 
 
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM leave like an exception, so that a store writer removes its temporary folder.
+
+    Notes
+    -----
+    The exit status is 143 (128 + SIGTERM). A SIGKILL cannot be caught: its temporary folder is
+    removed by the next build or import of the same name
+    (:func:`quantbook.data.store.stale_temp_folders`).
+    """
+
+    def _terminate(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def _cmd_data_build(args: argparse.Namespace) -> int:
     if args.source != "synthetic":
         print(
@@ -68,6 +85,7 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
         return 2
     name = args.name or args.preset
     previous = check_target(name, source="synthetic", replace=args.replace)
+    _exit_on_sigterm()
     from quantbook.data.sources.synthetic import build_store
 
     t0 = time.perf_counter()
@@ -91,6 +109,7 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
 
 def _cmd_data_import(args: argparse.Namespace) -> int:
     previous = check_target(args.name, source="files", replace=args.replace)
+    _exit_on_sigterm()
     from quantbook.data.sources.files import import_files
 
     store = import_files(
