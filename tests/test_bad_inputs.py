@@ -331,10 +331,153 @@ VALIDATION: list[Case] = []
 CALENDAR: list[Case] = []
 
 # -- reports, pages and the site ------------------------------------------------------------------
-PAGES: list[Case] = []
+MO = "root/book/reports/market_overview"
+#: What ``quantbook book`` regenerates (allowed to change in rows that get that far).
+GENERATED = (
+    "root/book/reports/index.md",
+    "root/book/reports/data.md",
+    f"{MO}/index.md",
+    f"{MO}/headline",
+)
+
+
+def _drop_metrics(sb: Sandbox) -> None:
+    (sb.reports / "market_overview" / "2024-02-29.metrics.json").unlink()
+
+
+def _truncate_metrics(sb: Sandbox) -> None:
+    m = sb.reports / "market_overview" / "2024-02-29.metrics.json"
+    m.write_bytes(m.read_bytes()[:100])
+
+
+def _corrupt_page(sb: Sandbox) -> None:
+    page = sb.reports / "market_overview" / "2024-02-29.ipynb"
+    page.write_bytes(page.read_bytes()[:5000])
+
+
+def full_disk_at(sb: Sandbox, rel: str, *, spare: int) -> None:
+    """Mount a tmpfs at ``sb.base / rel`` holding the folder's files and ``spare`` bytes more."""
+    folder = sb.base / rel
+    keep = sb.base / ".keep"
+    if folder.is_dir():
+        shutil.move(str(folder), keep)
+    size = (
+        sum(p.stat().st_size + 4096 for p in keep.rglob("*") if p.is_file()) if keep.exists() else 0
+    )
+    tiny_tmpfs(folder, size=f"{(size + spare) // 1024 + 4}k")
+    if keep.exists():
+        for p in keep.iterdir():
+            (shutil.copytree if p.is_dir() else shutil.copy2)(p, folder / p.name)
+        shutil.rmtree(keep)
+
+
+PAGES: list[Case] = [
+    Case(
+        "book-missing-metrics",
+        ("book", "--no-build"),
+        "2024-02-29.metrics.json is missing",
+        setup=_drop_metrics,
+    ),
+    Case(
+        "book-truncated-metrics",
+        ("book", "--no-build"),
+        "2024-02-29.metrics.json is not valid json",
+        setup=_truncate_metrics,
+    ),
+    Case(
+        "book-corrupt-notebook",
+        ("book", "--no-build"),
+        "2024-02-29.ipynb is not a valid notebook",
+        setup=_corrupt_page,
+    ),
+    Case(
+        "book-unknown-store",
+        ("book", "--data", "tinyy", "--no-build"),
+        "no data store 'tinyy'",
+    ),
+    Case(
+        "book-disk-full-pages",
+        ("book", "--no-build"),
+        "no space left on device",
+        setup=lambda sb: full_disk_at(sb, MO, spare=0),
+        changes=GENERATED,
+    ),
+    Case(
+        "book-disk-full-site",
+        ("book",),
+        "no space left on device",
+        setup=lambda sb: full_disk_at(sb, "root/book/_build", spare=16 * 1024),
+        changes=GENERATED,
+    ),
+]
+
 
 # -- unreadable inputs, parameters and environment faults -----------------------------------------
-ERRORS: list[Case] = []
+RUN = ("run", "market_overview", "--data", "tiny")
+
+
+def _bad_params_yml(sb: Sandbox) -> None:
+    (sb.root / "params" / "market_overview.yml").write_text("data: tiny\nuniverse: [all\n")
+
+
+def _bad_user_yml(sb: Sandbox) -> None:
+    (sb.files / "p.yml").write_text("universe: all\n  as_of: 2024-01-31\n")
+
+
+def _tmpdir(sb: Sandbox) -> None:
+    (sb.files / "tmp").mkdir()
+
+
+ERRORS: list[Case] = [
+    Case(
+        "run-as-of-slashes",
+        (*RUN, "--as-of", "03/04/2026"),
+        "--as-of '03/04/2026' is not a date: use YYYY-MM-DD",
+    ),
+    Case("run-as-of-empty", (*RUN, "--as-of", ""), "--as-of '' is not a date"),
+    Case(
+        "run-due-until-slashes",
+        ("run-due", "--until", "03/04/2026", "--dry-run"),
+        "--until '03/04/2026'",
+    ),
+    Case(
+        "run-due-unknown-report",
+        ("run-due", "--report", "market_overveiw", "--dry-run"),
+        "unknown report(s) 'market_overveiw'",
+    ),
+    Case(
+        "run-param-wrong-type",
+        (*RUN, "--as-of", "2024-01-31", "-p", "universe=123"),
+        "parameter universe=123 is an int, but report 'market_overview' expects a str",
+    ),
+    Case(
+        "run-params-file-malformed",
+        (*RUN, "--as-of", "2024-01-31", "--params", "{files}/p.yml"),
+        "p.yml: line 2",
+        setup=_bad_user_yml,
+    ),
+    Case(
+        "run-report-yml-malformed",
+        (*RUN, "--as-of", "2024-01-31"),
+        "market_overview.yml: line 3",
+        setup=_bad_params_yml,
+    ),
+    Case(
+        "run-disk-full",
+        (*RUN, "--as-of", "2024-02-08"),
+        "no space left on device",
+        setup=lambda sb: full_disk_at(sb, MO, spare=16 * 1024),
+    ),
+    Case(
+        "env-ctrl-c-run",
+        (*RUN, "--as-of", "2024-02-08"),
+        "interrupted",
+        rc=130,
+        interrupt_after=2.0,
+        env={"TMPDIR": "{files}/tmp"},  # a kernel connection file left there is a change
+        setup=_tmpdir,
+    ),
+]
 
 CASES: list[Case] = STORE_SAFETY + VALIDATION + CALENDAR + PAGES + ERRORS
 

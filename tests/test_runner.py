@@ -288,3 +288,52 @@ def test_due_runs_lists_pages_of_a_rebuilt_store_as_stale(
     new = open_store("tiny", root=tmp_path / "data").fingerprint()
     for d in due:
         assert d.stale is not None and f"differs from store 'tiny''s current {new}" in d.stale
+
+
+def test_parameter_types_follow_the_notebook_defaults() -> None:
+    from quantbook.runner import ParameterError, check_parameter_types
+
+    defaults = {"n": 5, "x": 0.5, "s": "all", "flag": True, "lst": [1], "anything": None}
+    check_parameter_types(
+        {"n": 3, "x": 2, "s": "csi300", "flag": False, "lst": [], "anything": [1, "a"]},
+        defaults,
+        report="r",
+    )
+    for bad, fragment in (
+        ({"s": 123}, "parameter s=123 is an int, but report 'r' expects a str"),
+        ({"n": 1.5}, "expects an int"),
+        ({"n": True}, "is a bool"),
+        ({"x": "fast"}, "expects a float"),
+        ({"flag": "yes"}, "expects a bool"),
+        ({"lst": "a"}, "expects a list"),
+        ({"s": None}, "is null"),
+    ):
+        with pytest.raises(ParameterError, match=fragment):
+            check_parameter_types(bad, defaults, report="r")
+
+
+def test_closed_output_pipe_exits_quietly(book: SharedBook) -> None:
+    """``quantbook ... | head -1`` with the reader gone: exit 141, nothing on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the command writes
+    env = {
+        **os.environ,
+        "QUANTBOOK_DATA": str(book.data),
+        "QUANTBOOK_ROOT": str(book.root),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "quantbook.cli", "run-due", "--dry-run", "--data", "tiny"],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    os.close(write)
+    assert proc.returncode == cli.EXIT_BROKEN_PIPE, proc.stderr.decode()
+    assert proc.stderr.decode() == ""

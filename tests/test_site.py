@@ -182,3 +182,27 @@ def test_data_page_names_stale_pages(
     for day in ("2024-01-31", "2024-02-29", "2024-03-29"):
         assert f"- `market_overview` {day}: fingerprint" in text
     assert "Every report page" not in text
+
+
+def test_removed_page_leaves_the_site_and_no_crash_log(
+    book: SharedBook, built: BookResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page removed from book/reports is gone from the rebuilt site; the build leaves no temp files."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(book.root, root)
+    html = root / "book" / "_build" / "html" / "book" / "reports" / "market_overview"
+    assert (html / "2024-01-31.html").is_file()
+    for suffix in (".ipynb", ".metrics.json"):
+        (root / "book" / "reports" / "market_overview" / f"2024-01-31{suffix}").unlink()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    with book.env():
+        build_book(root=root)
+    assert not (html / "2024-01-31.html").exists()
+    assert (html / "2024-02-29.html").is_file()
+    assert not list(tmp.iterdir())
+    left = [p.name for p in (root / "book" / "_build").iterdir()]
+    assert not [n for n in left if n.startswith((".next-", ".old-"))], left

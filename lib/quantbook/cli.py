@@ -22,6 +22,7 @@ Report commands::
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -29,9 +30,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from quantbook.data.store import CACHE_DIR, StoreNotFoundError, check_target, open_store
-from quantbook.data.validate import DataValidationError
 from quantbook.errors import QuantbookError
+
+#: Exit status after Ctrl-C (128 + SIGINT), as a shell reports it.
+EXIT_INTERRUPTED = 130
+#: Exit status when the reader of the output went away (128 + SIGPIPE), as ``yes | head`` gives.
+EXIT_BROKEN_PIPE = 141
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +54,8 @@ def _seed(text: str) -> int:
 
 def _replacement_note(previous: Path | None) -> str | None:
     """What replacing the store at ``previous`` dropped (None if nothing was replaced)."""
+    from quantbook.data.store import CACHE_DIR
+
     if previous is None:
         return None
     return (
@@ -83,6 +89,8 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from quantbook.data.store import check_target
+
     name = args.name or args.preset
     previous = check_target(name, source="synthetic", replace=args.replace)
     _exit_on_sigterm()
@@ -108,6 +116,8 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_import(args: argparse.Namespace) -> int:
+    from quantbook.data.store import check_target
+
     previous = check_target(args.name, source="files", replace=args.replace)
     _exit_on_sigterm()
     from quantbook.data.sources.files import import_files
@@ -133,6 +143,7 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_validate(args: argparse.Namespace) -> int:
+    from quantbook.data.store import open_store
     from quantbook.data.validate import revalidate_store
 
     store = open_store(args.name)
@@ -164,18 +175,19 @@ def _findings(report: pd.DataFrame) -> str:
 
 def _cmd_data_info(args: argparse.Namespace) -> int:
     from quantbook.data.info import describe
+    from quantbook.data.store import open_store
 
     print(describe(open_store(args.name)))
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from quantbook.runner import ReportFailedError, run_report
+    from quantbook.runner import ReportFailedError, check_date_option, run_report
 
     try:
         res = run_report(
             args.report,
-            args.as_of,
+            check_date_option(args.as_of, option="--as-of"),
             data=args.data,
             params_file=args.params,
             overrides=args.param or [],
@@ -190,7 +202,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_due(args: argparse.Namespace) -> int:
-    from quantbook.runner import due_runs, run_due
+    from quantbook.runner import check_date_option, due_runs, run_due
+
+    args.until = check_date_option(args.until, option="--until")
 
     if args.dry_run:
         due = due_runs(until=args.until, data=args.data, reports=args.report)
@@ -296,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run-due", help="run every scheduled report date (params/schedule.yml) without a page"
     )
     d.add_argument(
-        "--until", default=None, help="last date to consider (default: the store's last date)"
+        "--until",
+        default=None,
+        help="last date to consider, YYYY-MM-DD or 'latest' (default: the store's last date)",
     )
     d.add_argument(
         "--data", default=None, help="store name for every report (default: each report's params)"
@@ -317,22 +333,64 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``quantbook`` command."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except (
+def _error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions reported as one line: the project's own and the standard ones it raises."""
+    from quantbook.data.store import StoreNotFoundError
+    from quantbook.data.validate import DataValidationError
+
+    return (
         QuantbookError,
         StoreNotFoundError,
         DataValidationError,
         FileNotFoundError,
         ValueError,
         KeyError,
-    ) as e:
-        print(f"quantbook: error: {e}", file=sys.stderr)
-        return 1
+    )
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout has no file descriptor (tests): nothing to redirect
+        pass
+    finally:
+        os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``quantbook`` command.
+
+    Notes
+    -----
+    Exit status: 0 on success; 1 with one line ``quantbook: error: ...`` for a user's mistake or
+    an environment fault (a missing file, a full or read-only disk); 2 for a usage error
+    (argparse); 130 after Ctrl-C (the run in progress is abandoned, its kernel stopped and
+    nothing half-written kept); 141 when the reader of the output goes away (``quantbook ... |
+    head -1``), quietly, as a command killed by SIGPIPE.
+    """
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        try:
+            return int(args.func(args))
+        except _error_types() as e:
+            print(f"quantbook: error: {e}", file=sys.stderr)
+            return 1
+        except OSError as e:  # a disk or permission fault the command did not name itself
+            if isinstance(e, BrokenPipeError):
+                raise
+            print(f"quantbook: error: {e}", file=sys.stderr)
+            return 1
+        finally:
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        print("quantbook: interrupted; nothing was left half-written", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ jupyter-book site with warnings as errors.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import os
 import re
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +42,10 @@ from typing import Any, Literal
 import nbformat
 import pandas as pd
 import yaml
+from jupyter_client.manager import AsyncKernelManager
 
 from quantbook.data.store import Store, open_store, repo_root
+from quantbook.errors import QuantbookError
 
 __all__ = [
     "AsOfError",
@@ -54,6 +58,8 @@ __all__ = [
     "RunResult",
     "ScheduleEntry",
     "build_book",
+    "check_date_option",
+    "check_parameter_types",
     "due_runs",
     "load_schedule",
     "parse_overrides",
@@ -183,6 +189,14 @@ class BookBuildError(RuntimeError):
     """jupyter-book failed (a warning is an error)."""
 
 
+class ParameterError(QuantbookError, ValueError):
+    """A report parameter is malformed, unknown or of the wrong type."""
+
+
+class PageWriteError(QuantbookError, OSError):
+    """A page, metrics file or the site could not be written (disk full, read-only...)."""
+
+
 @dataclass(frozen=True)
 class RunResult:
     """One successful run."""
@@ -264,9 +278,19 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"parameter file {p} does not exist")
-    data = yaml.safe_load(p.read_text()) or {}
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ParameterError(f"{p}:{where}: malformed YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParameterError(f"cannot read parameter file {p}: {e}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a mapping of parameters, got {type(data).__name__}")
+        raise ParameterError(
+            f"{p}: expected a mapping of parameters (key: value lines), got {type(data).__name__}"
+        )
     out: dict[str, Any] = _plain(data)
     return out
 
@@ -291,9 +315,88 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 def notebook_parameters(path: Path) -> list[str]:
     """Names defined in the notebook's ``parameters`` cell."""
+    return list(notebook_defaults(path))
+
+
+_NOT_LITERAL = object()
+
+
+def notebook_defaults(path: Path) -> dict[str, Any]:
+    """``{name: default value}`` of the notebook's ``parameters`` cell (literals only).
+
+    A default that is not a Python literal maps to a sentinel that :func:`check_parameter_types`
+    accepts any value for.
+    """
     import papermill as pm
 
-    return list(pm.inspect_notebook(str(path)).keys())
+    out: dict[str, Any] = {}
+    for name, info in pm.inspect_notebook(str(path)).items():
+        try:
+            out[name] = ast.literal_eval(str(info.get("default", "")))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            out[name] = _NOT_LITERAL
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    for t, word in ((bool, "a bool"), (int, "an int"), (float, "a float"), (str, "a str")):
+        if isinstance(value, t):
+            return word
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _accepts(default: Any, value: Any) -> bool:
+    if default is None or default is _NOT_LITERAL:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    if isinstance(default, Mapping):
+        return isinstance(value, Mapping)
+    return True
+
+
+def check_parameter_types(
+    params: Mapping[str, Any], defaults: Mapping[str, Any], *, report: str
+) -> None:
+    """Refuse a parameter whose value's type differs from its default in the notebook.
+
+    Notes
+    -----
+    The type of the default in the notebook's ``parameters`` cell is the parameter's type:
+    bool, int, float, str, list or mapping. An int is accepted where a float is expected (not a
+    bool: YAML's ``true`` is no number); a default of ``None`` (or one that is not a literal)
+    accepts any value; ``null`` is accepted only where the default is ``None``. Values come from
+    YAML (``-p key=value``, ``--params FILE``, ``params/REPORT.yml``), so ``-p universe=123`` is
+    an int; quote it (``-p universe="'123'"``) to pass a string.
+
+    Raises
+    ------
+    ParameterError
+        Naming the parameter, its value and the expected type.
+    """
+    for name, value in params.items():
+        if name not in defaults or _accepts(defaults[name], value):
+            continue
+        default = defaults[name]
+        hint = " (quote it to pass a string)" if isinstance(default, str) else ""
+        raise ParameterError(
+            f"parameter {name}={value!r} is {_kind(value)}, but report {report!r} expects "
+            f"{_kind(default)} (its default is {default!r}){hint}"
+        )
 
 
 def resolve_params(
@@ -316,6 +419,30 @@ def resolve_params(
 
 
 # -- dates ------------------------------------------------------------------------------------------
+def check_date_option(value: str | None, *, option: str) -> str | None:
+    """``value`` of a date option (``--as-of``, ``--until``) if it is ``YYYY-MM-DD`` or ``latest``.
+
+    Raises
+    ------
+    ParameterError
+        Naming the option and the expected form (``03/04/2026`` is ambiguous, ``''`` empty).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower() == "latest":
+        return "latest"
+    if _DATE_RE.match(text):
+        try:
+            dt.date.fromisoformat(text)
+        except ValueError as e:
+            raise ParameterError(f"{option} {value!r} is not a valid date: {e}") from None
+        return text
+    raise ParameterError(
+        f"{option} {value!r} is not a date: use YYYY-MM-DD (e.g. 2024-03-29) or 'latest'"
+    )
+
+
 def resolve_as_of(
     store: Store, as_of: str | pd.Timestamp | dt.date, *, notify: Notify = _stderr
 ) -> pd.Timestamp:
@@ -332,10 +459,18 @@ def resolve_as_of(
                 f"store {store.name!r} ({store.start:%Y-%m-%d} to {store.end:%Y-%m-%d}) has no complete month"
             )
         return pd.Timestamp(ends[-1])
+    if isinstance(as_of, str) and not _DATE_RE.match(as_of.strip()):
+        raise AsOfError(
+            f"as-of {as_of!r} is not a date: use YYYY-MM-DD (e.g. 2024-03-29) or 'latest'"
+        )
+    if not isinstance(as_of, (str, dt.date)):
+        raise AsOfError(
+            f"as-of {as_of!r} is not a date: use YYYY-MM-DD (e.g. 2024-03-29) or 'latest'"
+        )
     try:
         day = pd.Timestamp(as_of).normalize()
     except (ValueError, TypeError) as e:
-        raise AsOfError(f"as-of {as_of!r} is not a date (use YYYY-MM-DD)") from e
+        raise AsOfError(f"as-of {as_of!r} is not a valid date ({e})") from None
     if day > store.end:
         raise AsOfError(
             f"as-of {day:%Y-%m-%d} is after the last date of store {store.name!r} ({store.end:%Y-%m-%d}); "
@@ -375,10 +510,46 @@ def _finalize(nb: nbformat.NotebookNode, *, report: str, as_of: str, paths: Book
     nb.metadata["quantbook"] = {"report": report, "as_of": as_of}
 
 
+_KERNELS: weakref.WeakSet[AsyncKernelManager] = weakref.WeakSet()
+
+
+class _RunKernelManager(AsyncKernelManager):
+    """The kernel manager of a run: remembered, so that an interrupted run can stop its kernel."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _KERNELS.add(self)
+
+
+def _stop_kernels() -> None:
+    """Kill the kernels this process started and remove their connection files (ports, key).
+
+    Called when a run is interrupted (Ctrl-C): papermill's own clean-up does not run then, and
+    the kernel's connection file (``tempfile.gettempdir()/tmp*.json``) would be left behind.
+    """
+    for km in list(_KERNELS):
+        proc = getattr(getattr(km, "provisioner", None), "process", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a kernel that ignores SIGKILL
+                pass
+        try:
+            km.cleanup_connection_file()
+        except OSError:  # pragma: no cover - already gone
+            pass
+        _KERNELS.discard(km)
+
+
 def _execute(
     source: Path, params: Mapping[str, Any], *, report: str, as_of: str, cwd: Path
 ) -> nbformat.NotebookNode:
-    """papermill-execute ``source`` in memory (never in place); cell errors -> ReportFailedError."""
+    """papermill-execute ``source`` in memory (never in place); cell errors -> ReportFailedError.
+
+    On an interruption (Ctrl-C) the kernel is killed and its connection file removed before the
+    ``KeyboardInterrupt`` goes on.
+    """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError, strip_color
 
@@ -393,6 +564,7 @@ def _execute(
             log_output=False,
             cwd=str(cwd),
             extra_arguments=KERNEL_ARGS,
+            kernel_manager_class=_RunKernelManager,
         )
     except PapermillExecutionError as e:
         raise ReportFailedError(
@@ -404,6 +576,9 @@ def _execute(
             cell_source=str(e.source),
             traceback=[strip_color(t) for t in (e.traceback or [])],
         ) from None
+    except BaseException:  # KeyboardInterrupt, SystemExit, a dead kernel: stop it, then go on
+        _stop_kernels()
+        raise
     return nb
 
 
@@ -468,13 +643,17 @@ def run_report(
         as_of = params.get("as_of")
         if as_of is None:
             raise ValueError(f"no as-of date: pass --as-of or set as_of in params/{report}.yml")
-    known_params = notebook_parameters(source)
+    defaults = notebook_defaults(source)
+    known_params = list(defaults)
     unknown = sorted(set(params) - set(known_params) - {"as_of", "data"})
     if unknown:
-        raise ValueError(
+        raise ParameterError(
             f"unknown parameter(s) {', '.join(unknown)} for report {report!r}; "
             f"its parameters are: {', '.join(known_params)}"
         )
+    check_parameter_types(
+        {k: v for k, v in params.items() if k != "as_of"}, defaults, report=report
+    )
     store = open_store(str(params["data"]))
     day = resolve_as_of(
         store, as_of if not isinstance(as_of, dt.date) else pd.Timestamp(as_of), notify=notify
@@ -484,7 +663,12 @@ def run_report(
     params["as_of"] = as_of_s
 
     out_dir = paths.reports / report
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PageWriteError(
+            f"cannot create the report folder {out_dir}: {e.strerror or e}"
+        ) from None
     token = uuid.uuid4().hex[:8]
     tmp_nb = out_dir / f".{as_of_s}.{token}.ipynb.part"
     tmp_metrics = out_dir / f".{as_of_s}.{token}.metrics.json.part"
@@ -502,9 +686,15 @@ def run_report(
                 cell_source="metrics.write(metrics_path)",
             )
         _finalize(nb, report=report, as_of=as_of_s, paths=paths)
-        nbformat.write(nb, str(tmp_nb))
-        os.replace(tmp_metrics, paths.metrics(report, as_of_s))
-        os.replace(tmp_nb, paths.output(report, as_of_s))
+        try:
+            nbformat.write(nb, str(tmp_nb))
+            os.replace(tmp_metrics, paths.metrics(report, as_of_s))
+            os.replace(tmp_nb, paths.output(report, as_of_s))
+        except OSError as e:
+            raise PageWriteError(
+                f"cannot write the page {paths.output(report, as_of_s)}: {e.strerror or e}; "
+                "nothing was written, existing pages are unchanged"
+            ) from None
     finally:
         _remove(tmp_nb, tmp_metrics)
     return RunResult(
@@ -571,8 +761,19 @@ def due_runs(
 
     paths = BookPaths.at(root)
     due: list[DueRun] = []
+    entries = load_schedule(paths.root)
+    scheduled = [e.report for e in entries]
+    unknown = [r for r in reports or () if r not in scheduled]
+    if unknown:
+        raise ParameterError(
+            f"unknown report(s) {', '.join(map(repr, unknown))}: not in {paths.schedule} "
+            f"(scheduled reports: {', '.join(scheduled) or 'none'})"
+        )
+    if isinstance(until, str):
+        until = check_date_option(until, option="until")
+        until = None if until == "latest" else until
     fingerprints: dict[str, str] = {}
-    for entry in load_schedule(paths.root):
+    for entry in entries:
         if reports and entry.report not in reports:
             continue
         name = data or str(resolve_params(entry.report, root=paths.root).get("data", "default"))
@@ -695,6 +896,42 @@ def _jupyter_book() -> str:
     return found
 
 
+def check_pages(paths: BookPaths) -> list[Path]:
+    """Every published notebook under ``book/reports``, each read and validated with nbformat.
+
+    Raises
+    ------
+    BookBuildError
+        Naming the first notebook that is not valid JSON or not a valid notebook, before Sphinx
+        runs (whose own message does not name it).
+    """
+    pages = sorted(paths.reports.glob("*/*.ipynb")) if paths.reports.is_dir() else []
+    for page in pages:
+        try:
+            nb = nbformat.read(str(page), as_version=4)
+            nbformat.validate(nb)
+        except Exception as e:  # nbformat raises JSON, validation and reader errors alike
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BookBuildError(
+                f"{page} is not a valid notebook ({type(e).__name__}: {first}); rerun the report "
+                "or remove the page"
+            ) from None
+    return pages
+
+
+def _swap_build(stage: Path, build: Path) -> None:
+    """Move every entry of ``stage`` (html, doctrees...) into ``build``, replacing the old ones."""
+    build.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(stage.iterdir()):
+        target = build / entry.name
+        old = build / f".old-{entry.name}-{uuid.uuid4().hex[:8]}"
+        if target.exists():
+            os.replace(target, old)
+        os.replace(entry, target)
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def build_book(
     *,
     root: str | os.PathLike[str] | None = None,
@@ -705,36 +942,71 @@ def build_book(
 ) -> BookResult:
     """Regenerate the landing, archive and data pages and ``_toc.yml``, then build the site.
 
-    The build is ``jupyter-book build ROOT --path-output ROOT/book -W --keep-going``: every
-    Sphinx warning is an error (all are reported before it fails), notebooks are not executed
-    (``execute_notebooks: off``), and the HTML lands in ``book/_build/html``.
+    The build is ``jupyter-book build ROOT --path-output STAGE -W --keep-going``: every Sphinx
+    warning is an error (all are reported before it fails), notebooks are not executed
+    (``execute_notebooks: off``).
+
+    Notes
+    -----
+    Each build is a clean one into a temporary folder beside the site (``book/_build/.next-*``,
+    on the same file system), whose ``html`` (and Sphinx's caches) then replace those of
+    ``book/_build`` by renames: a failed build (a warning, a full disk, Ctrl-C) leaves the
+    previous site as it was, and the HTML of a page removed from ``book/reports`` is gone from
+    the new site. Sphinx's crash log (``sphinx-err-*.log``, written to the temporary directory)
+    goes into that folder too and is removed with it. Every published notebook is validated with
+    nbformat first (:func:`check_pages`), so a corrupt one is named in one line.
     """
     from quantbook import site
 
     paths = BookPaths.at(root)
     t0 = time.perf_counter()
+    if data is not None:
+        open_store(data)  # a store the user named must exist (the error lists the known ones)
+    check_pages(paths)
     pages = site.generate_site(root=paths.root, data=data)
     if build:
-        cmd = [
-            _jupyter_book(),
-            "build",
-            str(paths.root),
-            "--path-output",
-            str(paths.book),
-            "-W",
-            "--keep-going",
-        ]
-        if quiet:
-            cmd.append("-q")
-        env = {**os.environ, "MPLBACKEND": "Agg"}
-        proc = subprocess.run(
-            cmd, cwd=paths.root, capture_output=True, text=True, env=env, check=False
-        )
-        if proc.returncode != 0:
-            tail = (proc.stdout + proc.stderr)[-8000:]
-            raise BookBuildError(
-                f"jupyter-book build failed (exit {proc.returncode}; warnings are errors):\n{tail}"
+        out = paths.book / "_build"
+        stage = out / f".next-{uuid.uuid4().hex[:8]}"
+        try:
+            (stage / "tmp").mkdir(parents=True)
+        except OSError as e:
+            raise PageWriteError(f"cannot write the site under {out}: {e.strerror or e}") from None
+        try:
+            cmd = [
+                _jupyter_book(),
+                "build",
+                str(paths.root),
+                "--path-output",
+                str(stage),
+                "-W",
+                "--keep-going",
+            ]
+            if quiet:
+                cmd.append("-q")
+            env = {**os.environ, "MPLBACKEND": "Agg", "TMPDIR": str(stage / "tmp")}
+            proc = subprocess.run(
+                cmd, cwd=paths.root, capture_output=True, text=True, env=env, check=False
             )
+            output = proc.stdout + proc.stderr
+            if proc.returncode != 0:
+                if "No space left on device" in output or "Read-only file system" in output:
+                    cause = "No space left on device" if "No space" in output else "read-only"
+                    raise PageWriteError(
+                        f"cannot write the site under {out}: {cause}; the previous site is unchanged"
+                    )
+                tail = output.replace(str(stage / "_build"), str(out))[-8000:]
+                raise BookBuildError(
+                    f"jupyter-book build failed (exit {proc.returncode}; warnings are errors; "
+                    f"the previous site is unchanged):\n{tail}"
+                )
+            try:
+                _swap_build(stage / "_build", out)
+            except OSError as e:
+                raise PageWriteError(
+                    f"cannot move the new site into {out}: {e.strerror or e}"
+                ) from None
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
         if not quiet and proc.stdout:
             notify(proc.stdout[-4000:])
     return BookResult(html=paths.html, pages=pages, seconds=time.perf_counter() - t0)
