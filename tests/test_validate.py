@@ -237,7 +237,10 @@ def move(df: pd.DataFrame, row: int, prev: float, close: float) -> pd.DataFrame:
 
 def test_move_beyond_main_board_limit_is_soft() -> None:
     df = move(bars(), 8, 10.0, 11.0)  # exactly +10 %
-    df = move(df, 12, 1.15, 1.27)  # +10.4 %, but 1.265 rounds half up to 1.27
+    cheap = bars(("600001.SH",))
+    cheap[["open", "high", "low", "close", "prev_close", "amount"]] *= 0.115  # a 1.15 stock
+    cheap = move(cheap, 2, 1.15, 1.27)  # +10.4 %, but 1.265 rounds half up to 1.27
+    df = pd.concat([df, cheap], ignore_index=True)
     assert run("daily_bars", df) == []
     df = move(df, 9, 10.0, 11.02)
     f = only(run("daily_bars", df), "beyond_price_limit")
