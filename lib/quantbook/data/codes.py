@@ -128,9 +128,9 @@ def normalize_code(code: str | int | pd.Series, *, bare: Bare = "security") -> s
             truncated = [str(v) for v in values if _is_truncated(v)]
             if truncated:
                 raise CodeFormatError(
-                    f"{n_rows} value(s) are not recognizable security codes (bare={bare!r}), "
-                    f"{len(truncated)} of them truncated: {_TRUNCATED_HINT}; first: "
-                    f"{truncated[:5]}",
+                    f"{n_rows} value(s) are not recognizable security codes (bare={bare!r}); "
+                    f"{len(truncated)} distinct code(s) among them truncated, with "
+                    f"{_TRUNCATED_HINT}: {truncated[:5]}",
                     values,
                 )
             raise CodeFormatError(

@@ -332,16 +332,23 @@ class RuleContext:
         """Per row: the median close of the code's rows within :data:`OUTLIER_HALF_WINDOW`.
 
         The window is centered and counted in rows of the code ordered by date; suspended
-        rows do not count. NaN where the window holds no traded close.
+        rows and non-positive closes do not count. The median is taken of log prices, so that
+        a window with an even count takes the geometric mean of its two middle closes (a level
+        shift by a factor ``F`` then leaves its edge rows ``sqrt(F)`` from the reference). NaN
+        where the window holds no traded close.
         """
         if "ref_close" not in self._cache:
             code_idx, _ = self.code_index()
-            close = np.where(self.suspended(), np.nan, _float(self.df, "close"))
-            self._cache["ref_close"] = rolling_median_by_group(
-                close,
-                code_idx,
-                self.df["date"].to_numpy(),
-                half_window=OUTLIER_HALF_WINDOW,
+            close = _float(self.df, "close")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                log_close = np.where(self.suspended() | ~(close > 0), np.nan, np.log(close))
+            self._cache["ref_close"] = np.exp(
+                rolling_median_by_group(
+                    log_close,
+                    code_idx,
+                    self.df["date"].to_numpy(),
+                    half_window=OUTLIER_HALF_WINDOW,
+                )
             )
         out: np.ndarray = self._cache["ref_close"]
         return out
@@ -678,8 +685,9 @@ def check_price_outliers(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) ->
     reference or more (or as far below) is a hard error (a lost decimal point, a unit, a typing
     error: it would also poison the adjustment factor derived from it); :data:`OUTLIER_SOFT`
     times or more is a soft finding. New listings get no exemption: an IPO day's move is
-    large against its issue price, not against the closes of the weeks that follow. Suspended
-    rows are skipped.
+    large against its issue price, not against the closes of the weeks that follow; only the
+    ``prev_close`` of a code's first row (the issue price on a listing day) is not checked.
+    Suspended rows are skipped.
 
     Parameters
     ----------
@@ -708,10 +716,11 @@ def check_price_outliers(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) ->
         if column not in df.columns:
             continue
         x = _float(df, column)
+        checked = live & ~_first_rows(ctx) if column == "prev_close" else live
         with np.errstate(invalid="ignore", divide="ignore"):
             dev = np.fmax(x / ref, ref / x)
-            hard = live & (dev >= OUTLIER_HARD)
-            soft = live & (dev >= OUTLIER_SOFT) & ~hard
+            hard = checked & (dev >= OUTLIER_HARD)
+            soft = checked & (dev >= OUTLIER_SOFT) & ~hard
         if hard.any():
             _raise_outliers(spec, df, column, x, ref, dev, hard)
         findings += _soft(
@@ -726,6 +735,16 @@ def check_price_outliers(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) ->
             (column,),
         )
     return findings
+
+
+def _first_rows(ctx: RuleContext) -> np.ndarray:
+    """Whether each row is its code's first (by date)."""
+    code_idx, uniques = ctx.code_index()
+    day = ctx.df["date"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    first = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, code_idx, day)
+    out: np.ndarray = day == first[code_idx]
+    return out
 
 
 def _raise_outliers(
