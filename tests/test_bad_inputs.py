@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from fixtures_small import SharedBook, tree_digest
 
@@ -324,8 +326,113 @@ STORE_SAFETY: list[Case] = [
     ),
 ]
 
+
 # -- validation: outliers, codes, units ---------------------------------------------------------
-VALIDATION: list[Case] = []
+def _tushare_daily(codes: list[str], *, days: int = 25, seed: int = 5) -> pd.DataFrame:
+    """Clean Tushare ``daily`` rows (vol in lots, amount in thousands of CNY) for ``codes``."""
+    from quantbook.data.calendar import TradingCalendar
+
+    sessions = TradingCalendar("2021-03-01", "2021-04-30").sessions[:days]
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k, code in enumerate(codes):
+        ret = rng.uniform(-0.03, 0.03, days)
+        close = np.round((8.0 + k) * np.cumprod(1 + ret), 2)
+        prev = np.r_[close[0], close[:-1]]
+        high, low = (
+            np.round(np.fmax(prev, close) * 1.01, 2),
+            np.round(np.fmin(prev, close) * 0.99, 2),
+        )
+        lots = rng.integers(1_000, 5_000, days).astype(float)
+        frames.append(pd.DataFrame({
+            "ts_code": code, "trade_date": sessions.strftime("%Y%m%d"), "open": prev, "high": high,
+            "low": low, "close": close, "pre_close": prev, "vol": lots,
+            "amount": np.round(lots * 100 * (prev + close) / 2 / 1000, 3),
+        }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def _write_tushare(
+    edit: Callable[[pd.DataFrame], None], codes: int = 3
+) -> Callable[[Sandbox], None]:
+    """A setup writing ``{files}/x.csv``: Tushare daily bars of ``codes`` stocks, then ``edit``."""
+    names = [f"{600000 + i}.SH" for i in range(codes // 2)]
+    names += [f"{i + 1:06d}.SZ" for i in range(codes - len(names))]
+
+    def setup(sb: Sandbox) -> None:
+        df = _tushare_daily(names)
+        edit(df)
+        df.to_csv(sb.files / "x.csv", index=False)
+
+    return setup
+
+
+def _high_1e12(df: pd.DataFrame) -> None:
+    df.loc[(df["ts_code"] == "000001.SZ") & (df["trade_date"] == "20210305"), "high"] = 1e12
+
+
+def _close_1e12_early(df: pd.DataFrame) -> None:
+    df.loc[df["trade_date"] == "20210303", "close"] = 1e12  # the 3rd session of every stock
+
+
+def _truncated_code(df: pd.DataFrame) -> None:
+    df.loc[df["ts_code"] == "600000.SH", "ts_code"] = "60012.SH"
+
+
+def _shares_for_ten(df: pd.DataFrame) -> None:
+    shares = df["ts_code"].isin(sorted(df["ts_code"].unique())[:10])
+    df.loc[shares, "vol"] *= 100  # these stocks' files were exported in shares, not lots
+
+
+def _real_layout_membership(sb: Sandbox) -> None:
+    """The real sample's layout: daily bars and a CSI 300 membership file with ``SH60000``."""
+    df = _tushare_daily(["600000.SH", "000001.SZ"])
+    pd.DataFrame({
+        "date": pd.to_datetime(df["trade_date"]),
+        "code": df["ts_code"].str[-2:].str.lower() + df["ts_code"].str[:6],
+        "name": "x", "open": df["open"], "high": df["high"], "low": df["low"],
+        "close": df["close"], "prev_close": df["pre_close"], "volume": df["vol"] * 100,
+        "amount": df["amount"] * 1000, "float_mv": df["close"] * 1e9, "total_mv": df["close"] * 2e9,
+    }).to_parquet(sb.files / "ashare_daily_2021.parquet")  # fmt: skip
+    (sb.files / "csi300_membership.txt").write_text(
+        "SH600000\t2010-01-04\t2026-05-08\nSH60000\t2010-01-04\t2026-05-08\n"
+    )
+
+
+VALIDATION: list[Case] = [
+    Case(
+        "valid-high-1e12",
+        ("data", "import", "{files}/x.csv", "--name", "imp", "--quiet"),
+        "high of 1e+12 on 2021-03-05 for 000001.SZ is 1.12e+11 times its median close",
+        setup=_write_tushare(_high_1e12),
+    ),
+    Case(
+        "valid-close-1e12-new-listings",
+        ("data", "import", "{files}/x.csv", "--name", "imp", "--quiet"),
+        "rule 'price_outlier' failed: close of 1e+12 on 2021-03-03",
+        setup=_write_tushare(_close_1e12_early),
+    ),
+    Case(
+        "valid-truncated-code",
+        ("data", "import", "{files}/x.csv", "--name", "imp", "--quiet"),
+        "file 'x.csv': 25 value(s) are not recognizable security codes (bare='security'); 1 "
+        "distinct code(s) among them truncated, with fewer than 6 digits next to an exchange "
+        "(a digit lost when the file was written?): ['60012.SH']",
+        setup=_write_tushare(_truncated_code),
+    ),
+    Case(
+        "valid-truncated-code-in-membership",
+        ("data", "import", "{files}", "--name", "imp", "--quiet"),
+        "file 'csi300_membership.txt': 1 value(s) are not recognizable security codes",
+        setup=_real_layout_membership,
+    ),
+    Case(
+        "valid-mixed-volume-units",
+        ("data", "import", "{files}/x.csv", "--name", "imp", "--quiet"),
+        "for 10 of 30 codes (000001.SZ, 000002.SZ",
+        setup=_write_tushare(_shares_for_ten, codes=30),
+    ),
+]
 
 # -- the calendar's ends --------------------------------------------------------------------------
 CALENDAR: list[Case] = []

@@ -84,6 +84,23 @@ def test_normalize_code_rejects(raw: str) -> None:
         normalize_code(pd.Series(["600000.SH", raw]))
 
 
+@pytest.mark.parametrize("raw", ["60012.SH", "SH60000", "sz1", "00001.XSHE"])
+def test_truncated_code_with_exchange_is_rejected(raw: str) -> None:
+    with pytest.raises(CodeFormatError, match="truncated") as e:
+        normalize_code(raw)
+    assert raw in str(e.value)
+    with pytest.raises(CodeFormatError, match=r"1 distinct code\(s\) among them truncated") as e:
+        normalize_code(pd.Series(["600000.SH", raw, raw]))
+    assert e.value.values == [raw] and "2 value(s)" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(1, "000001.SZ"), ("1", "000001.SZ"), (600, "000600.SZ")]
+)
+def test_bare_digits_are_still_zero_padded(raw: str | int, expected: str) -> None:
+    assert normalize_code(raw) == expected  # a number reader drops leading zeros, not digits
+
+
 def test_board_of() -> None:
     codes = pd.Series(
         ["600000.SH", "688981.SH", "300750.SZ", "301001.SZ", "000001.SZ", "430047.BJ"]
@@ -430,6 +447,12 @@ def corrupt(tmp_path: Path, how: str) -> Path:
         df.loc[6, "low"] = -1.0
     elif how == "weekend_date":
         df.loc[6, "trade_date"] = 20210306
+    elif how == "high_1e12":
+        df.loc[9, "high"] = 1e12
+    elif how == "close_1e12_new_listing":
+        df.loc[2, "close"] = 1e12  # inside the first 5 sessions: no price limit, still an outlier
+    elif how == "truncated_code":
+        df["ts_code"] = "60000.SH"
     df.to_csv(path, index=False)
     return folder
 
@@ -442,6 +465,9 @@ def corrupt(tmp_path: Path, how: str) -> Path:
         ("missing_column", "required_column", "close"),
         ("negative_price", "positive_price", "low"),  # fails while writing the new store
         ("weekend_date", "trading_day", "date"),
+        ("high_1e12", "price_outlier", "high"),
+        ("close_1e12_new_listing", "price_outlier", "close"),
+        ("truncated_code", "code_format", "code"),
     ],
 )
 def test_corrupted_input_fails_and_leaves_store_untouched(
@@ -455,6 +481,35 @@ def test_corrupted_input_fails_and_leaves_store_untouched(
     assert "daily_bars" in str(e.value) and rule in str(e.value)
     assert open_store("t", root=root).fingerprint() == before
     assert sorted(p.name for p in root.iterdir()) == ["t"]  # no temporary folder left behind
+
+
+def test_outlier_message_names_code_date_and_scale(tmp_path: Path) -> None:
+    with pytest.raises(DataValidationError) as e:
+        imported([corrupt(tmp_path, "close_1e12_new_listing")], tmp_path / "data", "tushare_daily")
+    assert f"close of 1e+12 on {SESSIONS[2].date()} for 600000.SH is" in str(e.value)
+    assert "a unit or typing error?" in str(e.value) and e.value.count == 1
+    assert not (tmp_path / "data" / "t").exists()  # no store, so no adj_factor derived from it
+
+
+def test_truncated_code_names_file_and_rows(tmp_path: Path) -> None:
+    with pytest.raises(DataValidationError) as e:
+        imported([corrupt(tmp_path, "truncated_code")], tmp_path / "data", "tushare_daily")
+    assert "file '600000.SH.csv'" in str(e.value) and "'60000.SH'" in str(e.value)
+    assert e.value.count == len(SESSIONS) and e.value.rows is not None
+    assert (e.value.rows["code"] == "60000.SH").all() and "date" in e.value.rows.columns
+
+
+def test_mixed_volume_units_are_a_units_error(tmp_path: Path) -> None:
+    folder = write_tushare(tmp_path / "mixed")
+    path = folder / "300750.SZ.csv"
+    df = pd.read_csv(path, dtype={"ts_code": str})
+    df["vol"] *= 100  # this stock's file was exported in shares, the others in lots
+    df.to_csv(path, index=False)
+    with pytest.raises(DataValidationError) as e:
+        imported([folder], tmp_path / "data", mapping="tushare_daily")
+    assert (e.value.table, e.value.rule) == ("daily_bars", "units")
+    assert "for 1 of 3 codes (300750.SZ; mixed units in the source?)" in str(e.value)
+    assert "volume looks like shares, not lots" in str(e.value)
 
 
 def test_unmatched_file_and_unknown_layout(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from quantbook.data.validate import (
     limit_fraction,
     limit_prices,
     revalidate_store,
+    rolling_median_by_group,
     validate_table,
 )
 
@@ -108,6 +109,76 @@ def test_volume_in_lots_is_a_units_error() -> None:
     with pytest.raises(DataValidationError) as e:
         run("daily_bars", df)
     assert e.value.rule == "units" and "lots" in str(e.value)
+
+
+def test_units_are_judged_per_code() -> None:
+    df = bars(("600000.SH", "000001.SZ", "000002.SZ"))
+    df.loc[df["code"] == "000002.SZ", "volume"] *= 100  # shares where lots were expected
+    with pytest.raises(DataValidationError) as e:
+        run("daily_bars", df)
+    assert (e.value.rule, e.value.column, e.value.count) == ("units", "volume,amount", 10)
+    text = str(e.value)
+    assert "about 0.01 x the close price for 1 of 3 codes (000002.SZ;" in text
+    assert "volume looks like shares, not lots" in text
+
+
+@pytest.mark.parametrize("column", ["open", "high", "low", "close"])
+def test_price_outlier_is_hard_on_every_price(column: str) -> None:
+    df = set_rows(bars(n=20), [11], **{column: 1e12})  # row 11: 600000.SH, 12th session
+    with pytest.raises(DataValidationError) as e:
+        run("daily_bars", df)
+    err = e.value
+    assert (err.table, err.column, err.rule, err.count) == (
+        "daily_bars",
+        column,
+        "price_outlier",
+        1,
+    )
+    assert f"{column} of 1e+12 on 2021-03-16 for 600000.SH is 1e+11 times its median" in str(err)
+    assert err.rows is not None and err.rows["code"].tolist() == ["600000.SH"]
+
+
+def test_price_outlier_of_a_new_listing_is_hard() -> None:
+    inst = pd.DataFrame(
+        {"code": ["600000.SH"], "board": ["star"], "list_date": [SESSIONS[0]]}
+    )  # listed on the first day: no price limit for 5 sessions, but no outlier either
+    df = set_rows(bars(("600000.SH",), 20), [2], close=1e12, high=1e12)
+    with pytest.raises(DataValidationError) as e:
+        run("daily_bars", df, instruments=inst)
+    assert (e.value.column, e.value.rule) == ("high", "price_outlier")
+
+
+def test_moderate_price_outlier_is_soft_and_level_shifts_pass() -> None:
+    df = set_rows(bars(n=20), [11], high=60.0)  # 6 times the median close
+    f = only(run("daily_bars", df), "price_outlier")
+    assert (f.column, f.count) == ("high", 1) and "2021-03-16,600000.SH" in f.example
+    with pytest.raises(DataValidationError, match="price_outlier"):
+        run("daily_bars", df, strict=True)
+    shifted = bars(("600000.SH",), 40)  # a 1:10 split: the level moves, the median with it
+    later = shifted.index >= 20
+    for c in ("open", "high", "low", "close", "prev_close"):
+        shifted.loc[later, c] /= 10
+    shifted.loc[later, "amount"] /= 10
+    assert "price_outlier" not in {f.rule for f in run("daily_bars", shifted)}
+
+
+def test_rolling_median_by_group_matches_pandas() -> None:
+    rng = np.random.default_rng(0)
+    n = 500
+    frame = pd.DataFrame(
+        {"g": rng.integers(0, 7, n), "t": rng.permutation(n), "v": rng.normal(size=n)}
+    )
+    frame.loc[rng.choice(n, 40, replace=False), "v"] = np.nan
+    got = rolling_median_by_group(
+        frame["v"].to_numpy(), frame["g"].to_numpy(), frame["t"].to_numpy(), half_window=3
+    )
+    expected = (
+        frame.sort_values("t")
+        .groupby("g")["v"]
+        .transform(lambda s: s.rolling(7, center=True, min_periods=1).median())
+        .reindex(frame.index)
+    )
+    np.testing.assert_allclose(got, expected.to_numpy())
 
 
 def spells(rows: list[tuple[str, str, str | None, str]]) -> pd.DataFrame:
@@ -237,7 +308,10 @@ def move(df: pd.DataFrame, row: int, prev: float, close: float) -> pd.DataFrame:
 
 def test_move_beyond_main_board_limit_is_soft() -> None:
     df = move(bars(), 8, 10.0, 11.0)  # exactly +10 %
-    df = move(df, 12, 1.15, 1.27)  # +10.4 %, but 1.265 rounds half up to 1.27
+    cheap = bars(("600001.SH",))
+    cheap[["open", "high", "low", "close", "prev_close", "amount"]] *= 0.115  # a 1.15 stock
+    cheap = move(cheap, 2, 1.15, 1.27)  # +10.4 %, but 1.265 rounds half up to 1.27
+    df = pd.concat([df, cheap], ignore_index=True)
     assert run("daily_bars", df) == []
     df = move(df, 9, 10.0, 11.02)
     f = only(run("daily_bars", df), "beyond_price_limit")

@@ -12,6 +12,11 @@ exchange MIC suffix    ``600000.XSHG``, ``000001.XSHE`` JoinQuant, RiceQuant
 bare digits            ``600000``, ``1`` (an integer)  Excel exports
 =====================  ==============================  =============
 
+A code spelled with an exchange (prefix or suffix) must have all six digits: ``60012.SH``,
+``SH60000`` or ``sz1`` are rejected as truncated (a leading digit lost, not a leading zero
+dropped), since padding them would invent a code that does not exist (``060012.SH``). Only
+bare digits are zero-padded: an Excel or CSV reader turns ``000001`` into the integer ``1``.
+
 Bare codes carry no exchange, and the exchange cannot always be inferred: ``000001`` is Ping
 An Bank in Shenzhen but also the SSE Composite index in Shanghai. The ``bare`` argument says
 how to read them: ``"security"`` applies the stock / fund numbering rules (6xxxxx, 5xxxxx and
@@ -34,6 +39,7 @@ Examples
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal, overload
 
 import numpy as np
@@ -60,10 +66,23 @@ _PATTERN = re.compile(
     r"^\s*(?:(?P<pre>[A-Za-z]{2})\s*)?(?P<num>\d{1,6})(?:\s*\.\s*(?P<suf>[A-Za-z]{2,4}))?\s*$"
 )
 _NORMALIZED = re.compile(r"^\d{6}\.(SH|SZ|BJ)$")
+_TRUNCATED_HINT = (
+    "fewer than 6 digits next to an exchange (a digit lost when the file was written?)"
+)
 
 
 class CodeFormatError(ValueError):
-    """A code could not be parsed, or its exchange could not be determined."""
+    """A code could not be parsed, or its exchange could not be determined.
+
+    Attributes
+    ----------
+    values
+        The distinct offending values (as given).
+    """
+
+    def __init__(self, message: str, values: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.values = list(values)
 
 
 @overload
@@ -104,17 +123,38 @@ def normalize_code(code: str | int | pd.Series, *, bare: Bare = "security") -> s
         parsed = np.array([_parse_one(u, bare) for u in uniques], dtype=object)
         bad = np.array([p is None for p in parsed])
         if bad.any():
-            examples = [str(u) for u in uniques[bad][:5]]
+            values = list(uniques[bad])
             n_rows = int(np.isin(inverse, np.flatnonzero(bad)).sum())
+            truncated = [str(v) for v in values if _is_truncated(v)]
+            if truncated:
+                raise CodeFormatError(
+                    f"{n_rows} value(s) are not recognizable security codes (bare={bare!r}); "
+                    f"{len(truncated)} distinct code(s) among them truncated, with "
+                    f"{_TRUNCATED_HINT}: {truncated[:5]}",
+                    values,
+                )
             raise CodeFormatError(
                 f"{n_rows} value(s) are not recognizable security codes (bare={bare!r}); "
-                f"first: {examples}"
+                f"first: {[str(v) for v in values[:5]]}",
+                values,
             )
         return pd.Series(parsed[inverse], index=code.index, dtype="str", name=code.name)
     out = _parse_one(code, bare)
     if out is None:
-        raise CodeFormatError(f"{code!r} is not a recognizable security code (bare={bare!r})")
+        if _is_truncated(code):
+            raise CodeFormatError(f"{code!r} is a truncated code: {_TRUNCATED_HINT}", [code])
+        raise CodeFormatError(
+            f"{code!r} is not a recognizable security code (bare={bare!r})", [code]
+        )
     return out
+
+
+def _is_truncated(value: object) -> bool:
+    """Whether ``value`` is a code with an exchange prefix or suffix and fewer than 6 digits."""
+    if not isinstance(value, str):
+        return False
+    m = _PATTERN.match(value)
+    return m is not None and bool(m["pre"] or m["suf"]) and len(m["num"]) < 6
 
 
 def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -134,6 +174,8 @@ def _parse_one(value: object, bare: Bare) -> str | None:
     m = _PATTERN.match(text)
     if m is None:
         return None
+    if (m["pre"] or m["suf"]) and len(m["num"]) < 6:
+        return None  # truncated: only bare digits lost their leading zeros to a number reader
     num = m["num"].zfill(6)
     exchanges = {EXCHANGE_ALIASES.get(x.upper()) for x in (m["pre"], m["suf"]) if x}
     if None in exchanges or len(exchanges) > 1:

@@ -20,7 +20,11 @@ rule                   kind  what
 trading_day            hard  panel dates are SSE trading days
 positive_price         hard  prices finite and > 0 on rows not suspended
 non_negative           hard  volume, amount, trade and share counts >= 0 and finite
-units                  hard  median amount / volume / close within [0.5, 2] (lots, thousands)
+units                  hard  median amount / volume / close within [0.5, 2] (lots, thousands),
+                             over all rows and per code (mixed units in one source)
+price_outlier          hard  open, high, low, close, prev_close within 1/20 .. 20 times the
+                             median close of the code's 41 surrounding rows (typing, units)
+price_outlier          soft  ... within 1/5 .. 5 times it
 end_after_start        hard  spell end after start (st_status, industry, index_members)
 spell_overlap          hard  no overlapping spells per code (per index and code)
 st_value, sw_l1_code,  hard  values in their documented sets
@@ -263,6 +267,19 @@ LIMIT_TOL = 1e-6
 #: Relative tolerance of the OHLC ordering rule (float noise from unit conversions).
 OHLC_REL_TOL = 1e-9
 
+#: Accepted range of the median of amount / (volume * close) (1 in shares and CNY).
+UNITS_RANGE = (0.5, 2.0)
+#: Traded rows a code needs before its own units are judged.
+UNITS_MIN_ROWS = 5
+#: Half-width (rows) of the centered window of a code's closes whose median is the reference of
+#: the outlier rule: 41 rows, about two months of sessions.
+OUTLIER_HALF_WINDOW = 20
+#: A price this many times its reference (or below its reference over this) is a hard error; no
+#: real move gets there and back within two months, a lost decimal point or a unit does.
+OUTLIER_HARD = 20.0
+#: A price this many times its reference (or below over this) is a soft finding.
+OUTLIER_SOFT = 5.0
+
 PRICE_COLUMNS = ("open", "high", "low", "close", "prev_close")
 NONNEGATIVE_COLUMNS = ("volume", "amount", "num_trades", "float_shares", "total_shares")
 ST_VALUES = ("ST", "*ST")
@@ -311,6 +328,31 @@ class RuleContext:
         out: np.ndarray = self._cache[key]
         return out
 
+    def reference_close(self) -> np.ndarray:
+        """Per row: the median close of the code's rows within :data:`OUTLIER_HALF_WINDOW`.
+
+        The window is centered and counted in rows of the code ordered by date; suspended
+        rows and non-positive closes do not count. The median is taken of log prices, so that
+        a window with an even count takes the geometric mean of its two middle closes (a level
+        shift by a factor ``F`` then leaves its edge rows ``sqrt(F)`` from the reference). NaN
+        where the window holds no traded close.
+        """
+        if "ref_close" not in self._cache:
+            code_idx, _ = self.code_index()
+            close = _float(self.df, "close")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                log_close = np.where(self.suspended() | ~(close > 0), np.nan, np.log(close))
+            self._cache["ref_close"] = np.exp(
+                rolling_median_by_group(
+                    log_close,
+                    code_idx,
+                    self.df["date"].to_numpy(),
+                    half_window=OUTLIER_HALF_WINDOW,
+                )
+            )
+        out: np.ndarray = self._cache["ref_close"]
+        return out
+
     def suspended(self) -> np.ndarray:
         """Boolean suspended flag per row (all False when the table has no such column)."""
         if "is_suspended" in self.df.columns:
@@ -336,6 +378,56 @@ def session_positions(dates: np.ndarray) -> np.ndarray:
     """
     sessions = TradingCalendar().sessions.to_numpy()
     return np.searchsorted(sessions, np.asarray(dates, dtype="datetime64[ns]")).astype(np.int64)
+
+
+def rolling_median_by_group(
+    values: np.ndarray, group: np.ndarray, order: np.ndarray, *, half_window: int
+) -> np.ndarray:
+    """Centered rolling median of ``values`` within each group, rows ranked by ``order``.
+
+    Parameters
+    ----------
+    values
+        One float per row (NaN values are skipped).
+    group
+        Group number per row (``0 .. k - 1``, e.g. from :func:`pandas.factorize`).
+    order
+        Sort key within a group (e.g. the date).
+    half_window
+        Rows on each side of a row; the window holds ``2 * half_window + 1`` rows of one group.
+
+    Returns
+    -------
+    numpy.ndarray
+        The median per row, in the input's row order; NaN where the window has no value.
+
+    Notes
+    -----
+    One vectorized pass: rows are sorted by (group, order) and laid into one array with
+    ``half_window`` NaN slots between consecutive groups, so that no window reaches into a
+    neighbouring group; pandas' rolling median skips the NaN slots.
+
+    Examples
+    --------
+    >>> rolling_median_by_group(
+    ...     np.array([1.0, 9.0, 2.0, 5.0]), np.array([0, 0, 0, 1]), np.arange(4), half_window=1
+    ... )
+    array([5. , 2. , 5.5, 5. ])
+    """
+    n = len(values)
+    if not n:
+        return np.zeros(0, dtype=np.float64)
+    grp = np.asarray(group, dtype=np.int64)
+    rows = np.lexsort((np.asarray(order), grp))
+    _, dense = np.unique(grp[rows], return_inverse=True)
+    slot = np.arange(n, dtype=np.int64) + dense.astype(np.int64) * half_window
+    laid = np.full(int(slot[-1]) + half_window + 1, np.nan)
+    laid[slot] = np.asarray(values, dtype=np.float64)[rows]
+    window = 2 * half_window + 1
+    med = pd.Series(laid).rolling(window, center=True, min_periods=1).median().to_numpy()
+    out = np.empty(n, dtype=np.float64)
+    out[rows] = med[slot]
+    return out
 
 
 # -- reporting helpers ---------------------------------------------------------------------------
@@ -505,10 +597,13 @@ def check_minute_index(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> l
 
 
 def check_units(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> list[Finding]:
-    """HARD: amount / volume is of the order of the price (catches lots vs shares, thousands of CNY).
+    """HARD: amount / volume is of the order of the price, over all rows and for each code.
 
-    The median of ``amount / volume / close`` over traded rows must lie in ``[0.5, 2]``; a
-    vendor's volume in lots (100 shares) or amount in thousands of CNY moves it by 100 or 1000.
+    The median of ``amount / volume / close`` over traded rows must lie in :data:`UNITS_RANGE`,
+    over the whole table and over each code's rows (codes with at least
+    :data:`UNITS_MIN_ROWS` traded rows): a vendor's volume in lots (100 shares) or amount in
+    thousands of CNY moves it by 100 or 1000, and a source that mixes units (some stocks' files
+    in shares, the others in lots) moves it for those codes only.
 
     Parameters
     ----------
@@ -519,6 +614,12 @@ def check_units(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> list[Fin
     -------
     list of Finding
         Always empty (the rule is hard).
+
+    Notes
+    -----
+    Per code ``c``: :math:`m_c = \\operatorname{median}_t\\, A_{ct} / (V_{ct} P_{ct})`, which is
+    1 within a few per cent when volume is in shares and amount in CNY. The message names the
+    nearest power of ten of the offending medians and its likely cause.
     """
     vol, amt, close = _float(df, "volume"), _float(df, "amount"), _float(df, "close")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -526,13 +627,159 @@ def check_units(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> list[Fin
         ratio = amt[traded] / vol[traded] / close[traded]
     if len(ratio) < 10:
         return []
+    lo, hi = UNITS_RANGE
+    code_idx, uniques = ctx.code_index()
+    per = pd.Series(ratio).groupby(code_idx[traded]).agg(["median", "size"])
+    judged = per[per["size"] >= UNITS_MIN_ROWS]
+    off = judged[~judged["median"].between(lo, hi)]
     med = float(np.median(ratio))
-    if not 0.5 <= med <= 2.0:
-        hint = f"amount / volume is {med:.4g} x the close price: check the units of volume (shares, not lots) and amount (CNY, not thousands)"
-        raise DataValidationError(
-            spec.name, "volume,amount", "units", hint, df.loc[traded].head(SHOW_ROWS), len(ratio)
+    if not len(off) and lo <= med <= hi:
+        return []
+    if not len(off):  # no code has enough rows alone: judge the table
+        off = pd.DataFrame({"median": [med], "size": [len(ratio)]}, index=[-1])
+    scale = float(np.median(off["median"]))
+    codes = [str(uniques[i]) for i in off.index if i >= 0]
+    shown = ", ".join(codes[:8]) + (", ..." if len(codes) > 8 else "")
+    n_codes = len(uniques)
+    where = (
+        f"for {len(codes)} of {n_codes} codes ({shown}; mixed units in the source?)"
+        if 0 < len(codes) < n_codes
+        else f"for {'all ' if codes else ''}{n_codes} codes" + (f" ({shown})" if codes else "")
+    )
+    hint = (
+        f"amount / volume is about {scale:.3g} x the close price {where}: {_unit_cause(scale)}; "
+        "the store holds volume in shares and amount in CNY"
+    )
+    rows = pd.DataFrame(
+        {
+            "code": [str(uniques[i]) if i >= 0 else "(all)" for i in off.index],
+            "median amount / (volume x close)": off["median"].to_numpy(),
+            "traded rows": off["size"].to_numpy(),
+        }
+    )
+    raise DataValidationError(
+        spec.name, "volume,amount", "units", hint, rows, int(off["size"].sum())
+    )
+
+
+def _unit_cause(scale: float) -> str:
+    """The likely cause of ``amount / (volume * close)`` being ``scale`` instead of 1."""
+    power = round(float(np.log10(scale))) if scale > 0 else 0
+    causes = {
+        -2: "volume looks like shares, not lots (100 times too large once converted from lots)",
+        2: "volume looks like lots, not shares (100 times too small)",
+        3: "amount looks like CNY, not thousands of CNY (1000 times too large once converted)",
+        -3: "amount looks like thousands of CNY, not CNY (1000 times too small)",
+        4: "volume looks like 10,000 shares, not shares",
+        -4: "volume looks like shares, not 10,000 shares",
+    }
+    return causes.get(power, f"volume or amount is off by a factor of about {10.0 ** abs(power):g}")
+
+
+def check_price_outliers(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> list[Finding]:
+    """HARD / SOFT: prices lie near the code's median close of the surrounding two months.
+
+    Each of ``open``, ``high``, ``low``, ``close`` and ``prev_close`` (those the table has) is
+    compared with :meth:`RuleContext.reference_close`, the median close of the code's
+    ``2 * OUTLIER_HALF_WINDOW + 1`` rows around it. A price :data:`OUTLIER_HARD` times its
+    reference or more (or as far below) is a hard error (a lost decimal point, a unit, a typing
+    error: it would also poison the adjustment factor derived from it); :data:`OUTLIER_SOFT`
+    times or more is a soft finding. New listings get no exemption: an IPO day's move is
+    large against its issue price, not against the closes of the weeks that follow; only the
+    ``prev_close`` of a code's first row (the issue price on a listing day) is not checked.
+    Suspended rows are skipped.
+
+    Parameters
+    ----------
+    spec, df, ctx
+        The table spec, its coerced frame and the rule context.
+
+    Returns
+    -------
+    list of Finding
+        One soft finding per price column with moderate outliers.
+
+    Notes
+    -----
+    Deviation of a price :math:`x` from its reference :math:`m`:
+    :math:`d = \\max(x / m, m / x)`; hard when :math:`d \\ge 20`, soft when :math:`d \\ge 5`.
+    A level shift (a split, a relisting) moves the median with it and is not flagged; a price
+    that stays wrong for more than half the window becomes its own reference, which the
+    price-limit rule then reports at its edges.
+    """
+    if not len(df):
+        return []
+    ref = ctx.reference_close()
+    live = ~ctx.suspended()
+    findings: list[Finding] = []
+    for column in PRICE_COLUMNS:
+        if column not in df.columns:
+            continue
+        x = _float(df, column)
+        checked = live & ~_first_rows(ctx) if column == "prev_close" else live
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dev = np.fmax(x / ref, ref / x)
+            hard = checked & (dev >= OUTLIER_HARD)
+            soft = checked & (dev >= OUTLIER_SOFT) & ~hard
+        if hard.any():
+            _raise_outliers(spec, df, column, x, ref, dev, hard)
+        findings += _soft(
+            spec,
+            column,
+            "price_outlier",
+            f"{column} {OUTLIER_SOFT:g} times (or 1/{OUTLIER_SOFT:g}) its median close over "
+            f"{2 * OUTLIER_HALF_WINDOW + 1} rows of the code or more",
+            df,
+            soft,
+            ctx,
+            (column,),
         )
-    return []
+    return findings
+
+
+def _first_rows(ctx: RuleContext) -> np.ndarray:
+    """Whether each row is its code's first (by date)."""
+    code_idx, uniques = ctx.code_index()
+    day = ctx.df["date"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    first = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, code_idx, day)
+    out: np.ndarray = day == first[code_idx]
+    return out
+
+
+def _raise_outliers(
+    spec: TableSpec,
+    df: pd.DataFrame,
+    column: str,
+    x: np.ndarray,
+    ref: np.ndarray,
+    dev: np.ndarray,
+    mask: np.ndarray,
+) -> None:
+    """Raise the hard :func:`check_price_outliers` error for ``column``, worst rows first."""
+    idx = np.flatnonzero(mask)
+    idx = idx[np.argsort(-dev[idx], kind="stable")]
+    rows = pd.DataFrame(
+        {
+            "date": df["date"].to_numpy()[idx],
+            "code": df["code"].to_numpy()[idx],
+            column: x[idx],
+            "median close": ref[idx],
+            "times": x[idx] / ref[idx],
+        },
+        index=df.index[idx],
+    )
+    worst = rows.iloc[0]
+    n_codes = rows["code"].nunique()
+    message = (
+        f"{column} of {worst[column]:.6g} on {pd.Timestamp(worst['date']).date()} for "
+        f"{worst['code']} is {worst['times']:.3g} times its median close ({worst['median close']:.4g}) "
+        f"over the surrounding {2 * OUTLIER_HALF_WINDOW + 1} rows: a unit or typing error? "
+        f"({n_codes} code{'s' if n_codes != 1 else ''} with {column} beyond {OUTLIER_HARD:g} times "
+        "or 1/"
+        f"{OUTLIER_HARD:g} of the median)"
+    )
+    raise DataValidationError(spec.name, column, "price_outlier", message, rows, len(idx))
 
 
 def check_ohlc(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> list[Finding]:
@@ -1143,6 +1390,7 @@ DOMAIN_RULES: dict[str, tuple[Rule, ...]] = {
     "daily_bars": (
         *_BAR_RULES,
         check_units,
+        check_price_outliers,
         check_ohlc,
         check_zero_volume,
         check_vwap,
@@ -1150,10 +1398,11 @@ DOMAIN_RULES: dict[str, tuple[Rule, ...]] = {
         check_calendar_gaps,
     ),
     "minute_bars": (*_BAR_RULES, check_minute_index, check_ohlc, check_vwap),
-    "index_bars": (*_BAR_RULES, check_ohlc, check_calendar_gaps),
+    "index_bars": (*_BAR_RULES, check_price_outliers, check_ohlc, check_calendar_gaps),
     "etf_bars": (
         *_BAR_RULES,
         check_units,
+        check_price_outliers,
         check_ohlc,
         check_zero_volume,
         check_vwap,

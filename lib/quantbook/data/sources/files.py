@@ -63,7 +63,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from quantbook.data.calendar import TradingCalendar
-from quantbook.data.codes import Bare, board_of, normalize_code
+from quantbook.data.codes import Bare, CodeFormatError, board_of, normalize_code
 from quantbook.data.schema import SW_L1, TABLES, TableSpec, table
 from quantbook.data.store import Store, StoreWriter, check_target
 from quantbook.data.validate import (
@@ -663,9 +663,12 @@ def _normalize_codes(df: pd.DataFrame, src: SourceSpec, path: Path) -> pd.DataFr
         col_bare: Bare = "index" if column != "code" and bare == "security" else bare
         try:
             df[column] = normalize_code(df[column].astype("str"), bare=col_bare)
-        except ValueError as e:
+        except CodeFormatError as e:
+            bad = df[column].astype("str").isin([str(v) for v in e.values])
+            shown = [c for c in (column, "date", "start") if c in df.columns]
+            rows = df.loc[bad, shown].rename_axis("data row")
             raise DataValidationError(
-                src.table, column, "code_format", f"file {path.name!r}: {e}"
+                src.table, column, "code_format", f"file {path.name!r}: {e}", rows, int(bad.sum())
             ) from None
     return df
 
