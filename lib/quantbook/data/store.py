@@ -14,6 +14,7 @@ leaves the previous store as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import json
@@ -33,6 +34,7 @@ import pyarrow.parquet as pq
 from quantbook.data.calendar import DateLike, TradingCalendar
 from quantbook.data.schema import TABLES, TableSpec, table
 from quantbook.data.validate import Finding, coerce, validate_table
+from quantbook.errors import QuantbookError
 
 FORMAT_VERSION = 1
 META_FILE = "store.json"
@@ -47,6 +49,69 @@ class StoreNotFoundError(FileNotFoundError):
 
 class DataUnavailableError(LookupError):
     """A table or column is not available in this store (the reason is in the message)."""
+
+
+class DataRootError(QuantbookError):
+    """The data root (``QUANTBOOK_DATA``) is not a folder."""
+
+
+class StoreDamagedError(QuantbookError):
+    """A store's ``store.json`` or one of its table files cannot be read."""
+
+
+class StoreWriteError(QuantbookError):
+    """The file system refused a store's files (full, read-only, no permission)."""
+
+
+#: ``errno`` codes of a write the file system refused, with the cause a user is told.
+WRITE_FAULTS: dict[int, str] = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (pyarrow's messages span several)."""
+    return " ".join(str(error).split())
+
+
+def read_parquet(
+    path: Path,
+    *,
+    store: str,
+    columns: Sequence[str] | None = None,
+    filters: list[tuple[str, str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Read a store's Parquet file; a damaged file raises :class:`StoreDamagedError` naming it.
+
+    Parameters
+    ----------
+    path
+        The table file.
+    store
+        The store's name (for the message).
+    columns, filters
+        As :func:`pyarrow.parquet.read_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table.
+    """
+    try:
+        return pq.read_table(
+            path, columns=list(columns) if columns else None, filters=filters or None
+        ).to_pandas()
+    except (pa.ArrowInvalid, OSError) as e:
+        if isinstance(e, OSError) and e.errno is not None:
+            raise StoreDamagedError(f"cannot read {path} of store {store!r}: {e.strerror}") from e
+        raise StoreDamagedError(
+            f"table file {path} of store {store!r} is not a readable Parquet file "
+            f"(truncated or damaged: {one_line(e)}); rebuild or restore the store"
+        ) from e
 
 
 def repo_root() -> Path:
@@ -64,7 +129,14 @@ def repo_root() -> Path:
 def data_root() -> Path:
     """Folder holding the stores: ``QUANTBOOK_DATA`` or ``<repo>/data``."""
     env = os.environ.get("QUANTBOOK_DATA")
-    return Path(env).resolve() if env else repo_root() / "data"
+    if not env:
+        return repo_root() / "data"
+    root = Path(env).resolve()
+    if root.exists() and not root.is_dir():
+        raise DataRootError(
+            f"QUANTBOOK_DATA={env} is a file, not a folder (it must name the folder of the stores)"
+        )
+    return root
 
 
 def list_stores(root: Path | None = None) -> list[str]:
@@ -104,7 +176,7 @@ class Store:
         meta_path = self.path / META_FILE
         if not meta_path.is_file():
             raise StoreNotFoundError(f"no store at {self.path} (missing {META_FILE})")
-        self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        self.meta: dict[str, Any] = _read_meta(meta_path)
         self.name: str = self.meta.get("name", self.path.name)
         self._cache: dict[str, pd.DataFrame] = {}
 
@@ -181,14 +253,14 @@ class Store:
         path = self.path / f"{relpath}.parquet"
         if not path.is_file():
             raise DataUnavailableError(f"store {self.name!r} has no table {relpath!r}")
-        return pd.read_parquet(path)
+        return read_parquet(path, store=self.name)
 
     def validation_report(self) -> pd.DataFrame:
         """Soft findings recorded when the store was written."""
         p = self.path / f"{REPORT_TABLE}.parquet"
         if not p.exists():
             return pd.DataFrame(columns=["table", "rule", "column", "count", "example"])
-        return pd.read_parquet(p)
+        return read_parquet(p, store=self.name)
 
     # -- reading --------------------------------------------------------------------------
     def read(
@@ -237,9 +309,7 @@ class Store:
         if code_list is not None:
             filters.append(("code", "in", code_list))
         path = self.path / f"{table_name}.parquet"
-        df = pq.read_table(
-            path, columns=list(columns) if columns else None, filters=filters or None
-        ).to_pandas()
+        df = read_parquet(path, store=self.name, columns=columns, filters=filters)
         if spec.kind == "spells" and start is not None and "end" in df.columns:
             df = df[df["end"].isna() | (df["end"] > pd.Timestamp(start))]
         return df.reset_index(drop=True)
@@ -284,6 +354,27 @@ class Store:
         module = importlib.import_module(gen["module"])
         out: pd.DataFrame = module.regenerate_minutes(self, date_list, codes=codes)
         return out if columns is None else out[list(columns)]
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """A store's ``store.json``; :class:`StoreDamagedError` if it is not a JSON object."""
+    where = f"{META_FILE} of store {path.parent.name!r} at {path.parent}"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise StoreDamagedError(
+            f"{where} is damaged (line {e.lineno}: {e.msg}); rebuild or restore it"
+        ) from None
+    except UnicodeDecodeError as e:
+        raise StoreDamagedError(
+            f"{where} is damaged (not UTF-8 text at byte {e.start}); rebuild or restore it"
+        ) from None
+    if not isinstance(meta, dict):
+        raise StoreDamagedError(
+            f"{where} is damaged (a JSON object was expected, found {type(meta).__name__}); "
+            "rebuild or restore it"
+        )
+    return meta
 
 
 def open_store(name: str = "default", *, root: Path | None = None) -> Store:
@@ -347,8 +438,14 @@ class StoreWriter:
         self._span: list[pd.Timestamp] = []
 
     def __enter__(self) -> StoreWriter:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir()
+        except OSError as e:
+            error = self._write_error(e)
+            if error is None:
+                raise
+            raise error from e
         return self
 
     def __exit__(
@@ -359,6 +456,22 @@ class StoreWriter:
     ) -> None:
         if not self._committed:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            error = self._write_error(exc)
+            if error is not None:
+                raise error from exc
+
+    def _write_error(self, exc: OSError) -> StoreWriteError | None:
+        """A :class:`StoreWriteError` for a write the file system refused, else ``None``."""
+        cause = WRITE_FAULTS.get(exc.errno or 0)
+        if cause is None:
+            return None
+        kept = (
+            "the previous store is unchanged"
+            if (self.final / META_FILE).is_file()
+            else "no store was written"
+        )
+        return StoreWriteError(f"cannot write {self.final}: {cause}; {kept}")
 
     def mark_unavailable(self, item: str, reason: str) -> None:
         """Record a table (``"minute_bars"``) or column (``"daily_bars.num_trades"``) as unavailable."""
