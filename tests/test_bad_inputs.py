@@ -535,7 +535,8 @@ def _tmpdir(sb: Sandbox) -> None:
     (sb.files / "tmp").mkdir()
 
 
-ERRORS: list[Case] = [
+# -- report runs and the command as a whole (ids run-, env-)
+RUN_ERRORS: list[Case] = [
     Case(
         "run-as-of-slashes",
         (*RUN, "--as-of", "03/04/2026"),
@@ -585,6 +586,186 @@ ERRORS: list[Case] = [
         setup=_tmpdir,
     ),
 ]
+
+
+TUSHARE_HEADER = "ts_code,trade_date,open,high,low,close,pre_close,vol,amount,name\n"
+TUSHARE_ROW = "600000.SH,20210301,10.0,10.2,9.9,10.1,10.0,1200,1212.0,浦发银行\n"
+
+
+def _user_file(name: str, content: str | bytes) -> Callable[[Sandbox], None]:
+    """A setup writing one of the user's files (text as UTF-8)."""
+
+    def setup(sb: Sandbox) -> None:
+        data = content.encode() if isinstance(content, str) else content
+        (sb.files / name).write_bytes(data)
+
+    return setup
+
+
+def _parquet_file(sb: Sandbox, name: str, *, damage: str) -> None:
+    """A one-row Tushare Parquet export, ``truncated`` (no footer) or with ``pages`` overwritten."""
+    import io
+
+    import pandas as pd
+
+    df = pd.read_csv(io.StringIO(TUSHARE_HEADER + TUSHARE_ROW * 50), dtype={"ts_code": str})
+    path = sb.files / name
+    df.to_parquet(path, compression="zstd")
+    raw = bytearray(path.read_bytes())
+    if damage == "truncated":
+        raw = raw[: len(raw) // 2]
+    else:
+        raw[4:40] = b"\xff" * 36
+    path.write_bytes(bytes(raw))
+
+
+def _damage_table(sb: Sandbox) -> None:
+    path = sb.store / "daily_bars.parquet"
+    raw = bytearray(path.read_bytes())
+    raw[4:40] = b"\xff" * 36
+    path.write_bytes(bytes(raw))
+
+
+def _data_on_tmpfs(sb: Sandbox, *, free: int) -> None:
+    """Move the data root onto a tmpfs with about ``free`` bytes left (a nearly full disk)."""
+    used = sum(f.stat().st_size for f in sb.data.rglob("*") if f.is_file())
+    aside = sb.base / "data-aside"
+    sb.data.rename(aside)
+    tiny_tmpfs(sb.data, size=str(used + free + 1024 * 1024))
+    shutil.copytree(aside, sb.data, dirs_exist_ok=True)
+    shutil.rmtree(aside)
+    left = os.statvfs(sb.data).f_bavail * os.statvfs(sb.data).f_frsize
+    with (sb.data / "filler").open("wb") as f:  # the rest of the disk, used by another program
+        f.write(b"\0" * max(left - free, 0))
+
+
+def _data_read_only(sb: Sandbox) -> None:
+    """Bind-mount the data root read-only over itself (root ignores permissions, not mounts)."""
+    for cmd in (
+        ["mount", "--bind", str(sb.data), str(sb.data)],
+        ["mount", "-o", "remount,ro,bind", str(sb.data)],
+    ):
+        proc = subprocess.run(cmd, capture_output=True, check=False)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot bind-mount read-only here: {proc.stderr.decode().strip()}")
+
+
+def _tushare_csv(sb: Sandbox) -> None:
+    (sb.files / "600000.SH.csv").write_text(TUSHARE_HEADER + TUSHARE_ROW)
+
+
+def _two_setups(*steps: Callable[[Sandbox], None]) -> Callable[[Sandbox], None]:
+    def setup(sb: Sandbox) -> None:
+        for step in steps:
+            step(sb)
+
+    return setup
+
+
+IMPORT = ("data", "import", "{files}", "--name", "mine", "--quiet")
+TUSHARE = ("--mapping", "tushare_daily")
+
+# -- data commands: unreadable inputs, damaged stores, full or read-only disks (ids import-, data-)
+DATA_ERRORS: list[Case] = [
+    Case("import-empty-csv", IMPORT, "x.csv: the file is empty", setup=_user_file("x.csv", "")),
+    Case(
+        "import-empty-csv-with-mapping",
+        (*IMPORT, *TUSHARE),
+        "x.csv: the file is empty",
+        setup=_user_file("x.csv", ""),
+    ),
+    Case(
+        "import-header-only-csv",
+        IMPORT,
+        "x.csv: header only, no rows",
+        setup=_user_file("x.csv", TUSHARE_HEADER),
+    ),
+    Case(
+        "import-truncated-parquet",
+        IMPORT,
+        "p.parquet: not a readable Parquet file (truncated or damaged: parquet magic bytes",
+        setup=lambda sb: _parquet_file(sb, "p.parquet", damage="truncated"),
+    ),
+    Case(
+        "import-damaged-parquet-pages",
+        IMPORT,
+        "p.parquet: not a readable Parquet file (truncated or damaged: couldn't deserialize",
+        setup=lambda sb: _parquet_file(sb, "p.parquet", damage="pages"),
+    ),
+    Case(
+        "import-gbk-csv",
+        IMPORT,
+        "imported store 'mine'",
+        rc=0,
+        setup=_user_file("600000.SH.csv", (TUSHARE_HEADER + TUSHARE_ROW).encode("gbk")),
+        changes=("data/mine",),
+    ),
+    Case(
+        "import-undecodable-csv",
+        (*IMPORT, *TUSHARE),
+        "x.csv: neither UTF-8 nor GBK / GB18030 text (byte 0xff",
+        setup=_user_file("x.csv", TUSHARE_HEADER.encode() + b"600000.SH,\xff\xfe\n"),
+    ),
+    Case(
+        "import-missing-detected-column",
+        IMPORT,
+        "x.csv looks like a 'tushare_daily' export but lacks column(s) ['vol']",
+        setup=_user_file("x.csv", "ts_code,trade_date,pre_close,amount\n600000.SH,20210301,1,1\n"),
+    ),
+    Case(
+        "import-malformed-yaml-mapping",
+        (*IMPORT, "--mapping", "{files}/m.yml"),
+        "m.yml: not valid YAML (line 3:",
+        setup=_two_setups(
+            _tushare_csv, _user_file("m.yml", "format: 1\nsources:\n  - {pattern: *.csv}\n")
+        ),
+    ),
+    Case(
+        "data-corrupt-store-json",
+        ("data", "validate", "tiny"),
+        "store.json of store 'tiny' at",
+        setup=lambda sb: (sb.store / "store.json").write_text('{\n  "name": "tiny",\n'),
+    ),
+    Case(
+        "data-corrupt-store-json-line",
+        ("data", "info", "tiny"),
+        "is damaged (line 1: Expecting value); rebuild or restore it",
+        setup=lambda sb: (sb.store / "store.json").write_text("\x00garbage"),
+    ),
+    Case(
+        "data-root-is-a-file",
+        IMPORT,
+        "is a file, not a folder",
+        setup=_two_setups(_tushare_csv, lambda sb: (sb.base / "datafile").write_text("x")),
+        env={"QUANTBOOK_DATA": "{base}/datafile"},
+    ),
+    Case(
+        "data-validate-damaged-table",
+        ("data", "validate", "tiny"),
+        "daily_bars.parquet of store 'tiny' is not a readable Parquet file",
+        setup=_damage_table,
+    ),
+    Case(
+        "data-build-disk-full",
+        ("data", "build", "--preset", "smoke", "--name", "smoke", "--quiet"),
+        "smoke: no space left on device; no store was written",
+        setup=lambda sb: _data_on_tmpfs(sb, free=256 * 1024),
+    ),
+    Case(
+        "import-disk-full",
+        IMPORT,
+        "mine: no space left on device; no store was written",
+        setup=_two_setups(_tushare_csv, lambda sb: _data_on_tmpfs(sb, free=0)),
+    ),
+    Case(
+        "import-read-only-data",
+        IMPORT,
+        "mine: read-only file system; no store was written",
+        setup=_two_setups(_tushare_csv, _data_read_only),
+    ),
+]
+
+ERRORS: list[Case] = RUN_ERRORS + DATA_ERRORS
 
 CASES: list[Case] = STORE_SAFETY + VALIDATION + CALENDAR + PAGES + ERRORS
 

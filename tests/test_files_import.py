@@ -21,6 +21,7 @@ from quantbook.data.codes import CodeFormatError, board_of, normalize_code
 from quantbook.data.info import describe
 from quantbook.data.sources.files import (
     ImportLog,
+    InputFileError,
     MappingError,
     UnclassifiedIndustryWarning,
     import_files,
@@ -539,6 +540,48 @@ def test_malformed_mapping(tmp_path: Path) -> None:
         "derive:\n  - {step: instruments, ipo_prefix: N}\n"
     )
     with pytest.raises(MappingError, match="ipo_prefix"):
+        load_mapping(path)
+
+
+def test_gbk_csv_is_read_and_its_encoding_recorded(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    df = tushare_frame(canonical_panel()).assign(name="浦发银行")
+    df[df["ts_code"] == "600000.SH"].to_csv(folder / "600000.SH.csv", index=False, encoding="gbk")
+    store = imported([folder], tmp_path / "data", mapping=None)
+    assert store.read("instruments")["name"].tolist() == ["浦发银行"]
+    assert store.meta["params"]["encodings"] == {str(folder / "600000.SH.csv"): "gb18030"}
+    utf8 = imported([write_tushare(tmp_path / "utf8")], tmp_path / "data", mapping=None, name="u")
+    assert "encodings" not in utf8.meta["params"]
+
+
+def test_unreadable_files_are_named_with_the_cause(tmp_path: Path) -> None:
+    folder = write_tushare(tmp_path / "in")
+    (folder / "000001.SZ.csv").write_text(
+        "ts_code,trade_date,open,high,low,close,pre_close,vol,amount\n"
+    )
+    with pytest.raises(InputFileError, match=r"000001\.SZ\.csv: header only, no rows"):
+        imported([folder], tmp_path / "data", mapping="tushare_daily")
+    (folder / "000001.SZ.csv").write_bytes(b"")
+    with pytest.raises(InputFileError, match=r"000001\.SZ\.csv: the file is empty"):
+        imported([folder], tmp_path / "data", mapping=None)
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+def test_detection_names_a_near_miss_mapping_and_its_missing_columns(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tushare_frame(canonical_panel()).drop(columns=["vol"]).to_csv(folder / "x.csv", index=False)
+    with pytest.raises(
+        MappingError, match=r"'tushare_daily' export but lacks column\(s\) \['vol'\]"
+    ):
+        imported([folder], tmp_path / "data", mapping=None)
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "m.yml"
+    path.write_text("format: 1\nsources:\n  - {pattern: *.csv, table: daily_bars}\n")
+    with pytest.raises(MappingError, match=r"m\.yml: not valid YAML \(line 3: "):
         load_mapping(path)
 
 

@@ -26,6 +26,7 @@ nothing else.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import json
@@ -72,6 +73,69 @@ class StoreTargetError(QuantbookError):
     """The store name is not a plain folder name, or its folder is not this command's to replace."""
 
 
+class DataRootError(QuantbookError):
+    """The data root (``QUANTBOOK_DATA``) is not a folder."""
+
+
+class StoreDamagedError(QuantbookError):
+    """A store's ``store.json`` or one of its table files cannot be read."""
+
+
+class StoreWriteError(QuantbookError):
+    """The file system refused a store's files (full, read-only, no permission)."""
+
+
+#: ``errno`` codes of a write the file system refused, with the cause a user is told.
+WRITE_FAULTS: dict[int, str] = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (pyarrow's messages span several)."""
+    return " ".join(str(error).split())
+
+
+def read_parquet(
+    path: Path,
+    *,
+    store: str,
+    columns: Sequence[str] | None = None,
+    filters: list[tuple[str, str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Read a store's Parquet file; a damaged file raises :class:`StoreDamagedError` naming it.
+
+    Parameters
+    ----------
+    path
+        The table file.
+    store
+        The store's name (for the message).
+    columns, filters
+        As :func:`pyarrow.parquet.read_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table.
+    """
+    try:
+        return pq.read_table(
+            path, columns=list(columns) if columns else None, filters=filters or None
+        ).to_pandas()
+    except (pa.ArrowInvalid, OSError) as e:
+        if isinstance(e, OSError) and e.errno is not None:
+            raise StoreDamagedError(f"cannot read {path} of store {store!r}: {e.strerror}") from e
+        raise StoreDamagedError(
+            f"table file {path} of store {store!r} is not a readable Parquet file "
+            f"(truncated or damaged: {one_line(e)}); rebuild or restore the store"
+        ) from e
+
+
 def repo_root() -> Path:
     """The repository root (``QUANTBOOK_ROOT`` overrides): the folder holding ``pyproject.toml``."""
     env = os.environ.get("QUANTBOOK_ROOT")
@@ -87,7 +151,14 @@ def repo_root() -> Path:
 def data_root() -> Path:
     """Folder holding the stores: ``QUANTBOOK_DATA`` or ``<repo>/data``."""
     env = os.environ.get("QUANTBOOK_DATA")
-    return Path(env).resolve() if env else repo_root() / "data"
+    if not env:
+        return repo_root() / "data"
+    root = Path(env).resolve()
+    if root.exists() and not root.is_dir():
+        raise DataRootError(
+            f"QUANTBOOK_DATA={env} is a file, not a folder (it must name the folder of the stores)"
+        )
+    return root
 
 
 def list_stores(root: Path | None = None) -> list[str]:
@@ -127,7 +198,7 @@ class Store:
         meta_path = self.path / META_FILE
         if not meta_path.is_file():
             raise StoreNotFoundError(f"no store at {self.path} (missing {META_FILE})")
-        self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        self.meta: dict[str, Any] = _read_meta(meta_path)
         #: The folder's name: the name the store is opened under (``store.json`` keeps the name
         #: it was written as, which differs for a copied or renamed folder).
         self.name: str = self.path.name
@@ -206,14 +277,14 @@ class Store:
         path = self.path / f"{relpath}.parquet"
         if not path.is_file():
             raise DataUnavailableError(f"store {self.name!r} has no table {relpath!r}")
-        return pd.read_parquet(path)
+        return read_parquet(path, store=self.name)
 
     def validation_report(self) -> pd.DataFrame:
         """Soft findings recorded when the store was written."""
         p = self.path / f"{REPORT_TABLE}.parquet"
         if not p.exists():
             return pd.DataFrame(columns=["table", "rule", "column", "count", "example"])
-        return pd.read_parquet(p)
+        return read_parquet(p, store=self.name)
 
     # -- reading --------------------------------------------------------------------------
     def read(
@@ -262,9 +333,7 @@ class Store:
         if code_list is not None:
             filters.append(("code", "in", code_list))
         path = self.path / f"{table_name}.parquet"
-        df = pq.read_table(
-            path, columns=list(columns) if columns else None, filters=filters or None
-        ).to_pandas()
+        df = read_parquet(path, store=self.name, columns=columns, filters=filters)
         if spec.kind == "spells" and start is not None and "end" in df.columns:
             df = df[df["end"].isna() | (df["end"] > pd.Timestamp(start))]
         return df.reset_index(drop=True)
@@ -309,6 +378,27 @@ class Store:
         module = importlib.import_module(gen["module"])
         out: pd.DataFrame = module.regenerate_minutes(self, date_list, codes=codes)
         return out if columns is None else out[list(columns)]
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """A store's ``store.json``; :class:`StoreDamagedError` if it is not a JSON object."""
+    where = f"{META_FILE} of store {path.parent.name!r} at {path.parent}"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise StoreDamagedError(
+            f"{where} is damaged (line {e.lineno}: {e.msg}); rebuild or restore it"
+        ) from None
+    except UnicodeDecodeError as e:
+        raise StoreDamagedError(
+            f"{where} is damaged (not UTF-8 text at byte {e.start}); rebuild or restore it"
+        ) from None
+    if not isinstance(meta, dict):
+        raise StoreDamagedError(
+            f"{where} is damaged (a JSON object was expected, found {type(meta).__name__}); "
+            "rebuild or restore it"
+        )
+    return meta
 
 
 def open_store(name: str = "default", *, root: Path | None = None) -> Store:
@@ -517,12 +607,18 @@ class StoreWriter:
         self._span: list[pd.Timestamp] = []
 
     def __enter__(self) -> StoreWriter:
-        self.root.mkdir(parents=True, exist_ok=True)
-        for left in stale_temp_folders(self.name, root=self.root):
-            shutil.rmtree(left, ignore_errors=True)
-        self.tmp.mkdir()
-        marker = {"pid": os.getpid(), "host": socket.gethostname()}
-        (self.tmp / WRITER_MARKER).write_text(json.dumps(marker) + "\n")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for left in stale_temp_folders(self.name, root=self.root):
+                shutil.rmtree(left, ignore_errors=True)
+            self.tmp.mkdir()
+            marker = {"pid": os.getpid(), "host": socket.gethostname()}
+            (self.tmp / WRITER_MARKER).write_text(json.dumps(marker) + "\n")
+        except OSError as e:
+            error = self._write_error(e)
+            if error is None:
+                raise
+            raise error from e
         return self
 
     def __exit__(
@@ -533,6 +629,22 @@ class StoreWriter:
     ) -> None:
         if not self._committed:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            error = self._write_error(exc)
+            if error is not None:
+                raise error from exc
+
+    def _write_error(self, exc: OSError) -> StoreWriteError | None:
+        """A :class:`StoreWriteError` for a write the file system refused, else ``None``."""
+        cause = WRITE_FAULTS.get(exc.errno or 0)
+        if cause is None:
+            return None
+        kept = (
+            "the previous store is unchanged"
+            if (self.final / META_FILE).is_file()
+            else "no store was written"
+        )
+        return StoreWriteError(f"cannot write {self.final}: {cause}; {kept}")
 
     def mark_unavailable(self, item: str, reason: str) -> None:
         """Record a table (``"minute_bars"``) or column (``"daily_bars.num_trades"``) as unavailable."""

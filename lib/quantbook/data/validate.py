@@ -1361,11 +1361,13 @@ def revalidate_store(store: Store) -> pd.DataFrame:
     DataValidationError
         If a table breaks a hard rule.
     """
+    from quantbook.data.store import read_parquet
+
     context = store_context(store)
     findings: list[Finding] = []
     for name in store.tables():
         spec = table(name)
-        data = coerce(spec, pd.read_parquet(store.path / f"{name}.parquet"))
+        data = coerce(spec, read_parquet(store.path / f"{name}.parquet", store=store.name))
         findings.extend(validate_table(spec, data, context=context))
     return findings_frame(findings)
 

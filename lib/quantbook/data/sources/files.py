@@ -48,16 +48,18 @@ write (:mod:`quantbook.data.validate`); nothing is changed unless the whole impo
 
 from __future__ import annotations
 
+import csv
 import fnmatch
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from tqdm.auto import tqdm
@@ -65,7 +67,7 @@ from tqdm.auto import tqdm
 from quantbook.data.calendar import TradingCalendar
 from quantbook.data.codes import Bare, CodeFormatError, board_of, normalize_code
 from quantbook.data.schema import SW_L1, TABLES, TableSpec, table
-from quantbook.data.store import Store, StoreWriter, check_target
+from quantbook.data.store import Store, StoreWriter, check_target, one_line
 from quantbook.data.validate import (
     NEW_LISTING_DAYS,
     SHOW_ROWS,
@@ -76,10 +78,15 @@ from quantbook.data.validate import (
     limit_prices,
     session_positions,
 )
+from quantbook.errors import QuantbookError
 
 #: Folder of the mappings shipped with the package.
 MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 MAPPING_FORMAT = 1
+#: Encodings tried, in order, for a CSV file whose mapping names none: UTF-8 (with or without
+#: a byte-order mark), then GB18030, the superset of GBK / GB2312 that Chinese vendor tools and
+#: Excel on a Chinese Windows write. The one that decodes the file is recorded in the store.
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 
 #: Columns that a mapping may stage for the derive steps although the schema lacks them.
 STAGING_COLUMNS: dict[str, str] = {
@@ -104,6 +111,10 @@ _TOP_KEYS = {
 
 class MappingError(ValueError):
     """A mapping file is malformed, or input files do not fit the mapping."""
+
+
+class InputFileError(QuantbookError):
+    """An input file cannot be read: empty, header only, damaged, or in an unknown encoding."""
 
 
 class UnclassifiedIndustryWarning(UserWarning):
@@ -193,10 +204,25 @@ def load_mapping(mapping: str | Path) -> MappingSpec:
         raise MappingError(
             f"mapping {str(mapping)!r} not found: give a YAML path or one of {shipped_mappings()}"
         )
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise MappingError(f"{path}: a mapping must be a YAML mapping at the top level")
     return _parse_mapping(raw, path)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The YAML document of a mapping file; :class:`MappingError` with the line if malformed."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise MappingError(
+            f"mapping {path}: not UTF-8 text (byte {e.start}); re-save it as UTF-8"
+        ) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or one_line(e)
+        raise MappingError(f"mapping {path}: not valid YAML ({where}{problem})") from None
 
 
 def _parse_mapping(raw: dict[str, Any], path: Path) -> MappingSpec:
@@ -380,16 +406,19 @@ def file_columns(path: Path) -> list[str]:
     Returns
     -------
     list of str
-        The names; empty for other formats or unreadable headers.
+        The names; empty for other formats.
+
+    Raises
+    ------
+    InputFileError
+        For an empty, damaged or undecodable file (naming it and the cause).
     """
     suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return list(pq.read_schema(path).names)
-        if suffix in (".csv", ".txt", ".tsv"):
-            return [str(c) for c in pd.read_csv(path, nrows=0, sep=None, engine="python").columns]
-    except (OSError, ValueError, pd.errors.ParserError):
-        return []
+    if suffix in (".parquet", ".pq"):
+        return list(_parquet_schema(path).names)
+    if suffix in (".csv", ".txt", ".tsv"):
+        header, _ = _read_csv(path, {}, nrows=0, sniff=True)
+        return [str(c) for c in header.columns]
     return []
 
 
@@ -408,26 +437,68 @@ def detect_mapping(files: Sequence[Path]) -> MappingSpec:
 
     Raises
     ------
+    InputFileError
+        When no mapping matches and an input file could not be read (the real cause).
     MappingError
-        When none or several mappings match (pass ``mapping=`` then).
+        When none or several mappings match (pass ``mapping=`` then); when a mapping's
+        detection columns are mostly present in a file, the message names the mapping, the
+        file and the missing columns.
+
+    Notes
+    -----
+    A *near miss* is a mapping whose ``files`` rules hold and whose ``columns`` rule a file
+    meets for at least half of the names (and at least two); the one missing the fewest
+    names is reported.
     """
-    columns = {f: set(file_columns(f)) for f in files}
-    found = []
-    for name in shipped_mappings():
-        m = load_mapping(name)
-        if m.detect and _detected(m.detect, files, columns):
-            found.append(m)
+    columns: dict[Path, set[str]] = {}
+    unreadable: list[InputFileError] = []
+    for f in files:
+        try:
+            columns[f] = set(file_columns(f))
+        except InputFileError as e:
+            unreadable.append(e)
+    mappings = [load_mapping(name) for name in shipped_mappings()]
+    found = [m for m in mappings if m.detect and _detected(m.detect, files, columns)]
     if len(found) == 1:
         return found[0]
-    if not found:
+    if found:
         raise MappingError(
-            "no shipped mapping recognizes these files; pass --mapping with one of "
-            f"{shipped_mappings()} or a YAML file of your own (the format is documented in "
-            "quantbook.data.sources.files)"
+            f"several mappings fit these files: {[m.name for m in found]}; pass --mapping"
+        )
+    if unreadable:
+        more = (
+            f" (and {len(unreadable) - 1} other unreadable file(s))" if len(unreadable) > 1 else ""
+        )
+        raise InputFileError(f"{unreadable[0]}{more}")
+    miss = _near_miss(mappings, files, columns)
+    if miss is not None:
+        m, f, missing = miss
+        raise MappingError(
+            f"{f} looks like a {m.name!r} export but lacks column(s) {missing} "
+            f"(it has {sorted(columns[f])}); fix the file or pass --mapping"
         )
     raise MappingError(
-        f"several mappings fit these files: {[m.name for m in found]}; pass --mapping"
+        "no shipped mapping recognizes these files; pass --mapping with one of "
+        f"{shipped_mappings()} or a YAML file of your own (the format is documented in "
+        "quantbook.data.sources.files)"
     )
+
+
+def _near_miss(
+    mappings: Sequence[MappingSpec], files: Sequence[Path], cols: Mapping[Path, set[str]]
+) -> tuple[MappingSpec, Path, list[str]] | None:
+    """The mapping, file and missing detection columns of the closest near miss, if any."""
+    best: tuple[MappingSpec, Path, list[str]] | None = None
+    for m in mappings:
+        need = set(m.detect.get("columns", []))
+        if not need or not _detected({"files": m.detect.get("files", [])}, files, cols):
+            continue
+        for f, have in cols.items():
+            missing = sorted(need - have)
+            present = len(need) - len(missing)
+            if present >= max(2, len(need) / 2) and (best is None or len(missing) < len(best[2])):
+                best = (m, f, missing)
+    return best
 
 
 def _detected(
@@ -443,7 +514,7 @@ def _detected(
 # ---------------------------------------------------------------------------------------------
 # Reading one file
 # ---------------------------------------------------------------------------------------------
-def read_source_file(path: Path, src: SourceSpec) -> pd.DataFrame:
+def read_source_file(path: Path, src: SourceSpec, *, log: ImportLog | None = None) -> pd.DataFrame:
     """Read one input file and map it onto the target table's columns and units.
 
     Parameters
@@ -452,6 +523,8 @@ def read_source_file(path: Path, src: SourceSpec) -> pd.DataFrame:
         The file.
     src
         The mapping entry that matched it.
+    log
+        Where the encoding of a CSV file that is not UTF-8 is recorded (``encodings``).
 
     Returns
     -------
@@ -462,8 +535,15 @@ def read_source_file(path: Path, src: SourceSpec) -> pd.DataFrame:
     ------
     DataValidationError
         For a missing mapped column or values that cannot be converted (naming the file).
+    InputFileError
+        For a file that is empty, holds no rows, is damaged or is not in a known encoding.
     """
-    raw = _read_raw(path, src)
+    raw, encoding = _read_raw(path, src)
+    if raw.empty:
+        what = "no rows" if len(raw.columns) else "no columns and no rows"
+        raise InputFileError(f"{path}: header only, {what}" if encoding else f"{path}: {what}")
+    if log is not None and encoding is not None and encoding not in ("utf-8-sig", "utf-8"):
+        log.encodings[str(path)] = encoding
     df = _rename(raw, src, path)
     df = _add_code_from_filename(df, src, path)
     for target, value in src.constants.items():
@@ -478,26 +558,102 @@ def read_source_file(path: Path, src: SourceSpec) -> pd.DataFrame:
     return df
 
 
-def _read_raw(path: Path, src: SourceSpec) -> pd.DataFrame:
+def _read_raw(path: Path, src: SourceSpec) -> tuple[pd.DataFrame, str | None]:
+    """The file's rows as read (CSV: also the encoding that decoded it)."""
     fmt = _file_format(path, src.read)
     headerless = src.read.get("header", True) is False
     names = [str(n) for n in src.read.get("names", [])] or None
     if headerless and not names:
         raise MappingError(f"{path}: a headerless file needs read.names")
     if fmt == "parquet":
-        wanted = _wanted_columns(src, list(pq.read_schema(path).names))
-        return pd.read_parquet(path, columns=wanted)
+        wanted = _wanted_columns(src, list(_parquet_schema(path).names))
+        return _read_parquet_rows(path, wanted), None
     if fmt == "xls":
-        return _read_xls(path, int(src.read.get("sheet", 0)))
+        return _read_xls(path, int(src.read.get("sheet", 0))), None
     code_cols = {c: str for c in _code_source_columns(src)}
-    return pd.read_csv(
+    return _read_csv(
         path,
-        sep=src.read.get("sep", ","),
+        src.read,
         header=None if headerless else 0,
         names=names,
-        encoding=src.read.get("encoding", "utf-8"),
         dtype=code_cols or None,
         skipinitialspace=True,
+    )
+
+
+def _read_csv(
+    path: Path, read: Mapping[str, Any], *, sniff: bool = False, **options: Any
+) -> tuple[pd.DataFrame, str]:
+    """Read a CSV file in the mapping's encoding, else the first of :data:`CSV_ENCODINGS`.
+
+    ``sniff`` guesses the separator (for a header read during detection); otherwise the
+    mapping's ``read.sep`` (default ``,``) is used. Returns the frame and the encoding.
+    """
+    _check_not_empty(path)
+    declared = read.get("encoding")
+    encodings = (str(declared),) if declared else CSV_ENCODINGS
+    sep = None if sniff else read.get("sep", ",")
+    error: UnicodeDecodeError | None = None
+    for encoding in encodings:
+        try:
+            frame = _parse_csv(path, sep=sep, encoding=encoding, **options)
+        except UnicodeDecodeError as e:
+            error = e
+            continue
+        except LookupError:
+            raise MappingError(
+                f"{path}: read.encoding {declared!r} is not a known encoding"
+            ) from None
+        return frame, encoding
+    assert error is not None
+    at = f"byte 0x{error.object[error.start]:02x} at position {error.start}"
+    if declared:
+        raise InputFileError(
+            f"{path}: not {declared} text as the mapping's read.encoding says ({at})"
+        )
+    raise InputFileError(
+        f"{path}: neither UTF-8 nor GBK / GB18030 text ({at}); re-save it as UTF-8 "
+        "or set read.encoding in a mapping of your own"
+    )
+
+
+def _parse_csv(path: Path, *, sep: str | None, encoding: str, **options: Any) -> pd.DataFrame:
+    engine: Literal["python", "c"] = "python" if sep is None else "c"
+    try:
+        return pd.read_csv(path, sep=sep, encoding=encoding, engine=engine, **options)
+    except csv.Error:  # the sniffer found no separator: a one-column header
+        return pd.read_csv(path, encoding=encoding, **options)
+    except pd.errors.EmptyDataError:
+        raise InputFileError(f"{path}: the file is empty (no header line)") from None
+    except pd.errors.ParserError as e:
+        raise InputFileError(f"{path}: not a readable CSV file ({one_line(e)})") from None
+
+
+def _check_not_empty(path: Path) -> None:
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: the file is empty")
+
+
+def _parquet_schema(path: Path) -> pa.Schema:
+    _check_not_empty(path)
+    try:
+        return pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise _parquet_error(path, e) from None
+
+
+def _read_parquet_rows(path: Path, columns: list[str]) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise _parquet_error(path, e) from None
+
+
+def _parquet_error(path: Path, e: Exception) -> InputFileError:
+    if isinstance(e, OSError) and e.errno is not None:
+        return InputFileError(f"{path}: cannot read the file ({e.strerror})")
+    return InputFileError(
+        f"{path}: not a readable Parquet file (truncated or damaged: {one_line(e)})"
     )
 
 
@@ -896,6 +1052,8 @@ class ImportLog:
 
     findings: list[Finding] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: ``{file: encoding}`` of the CSV files that were not UTF-8 (e.g. GB18030).
+    encodings: dict[str, str] = field(default_factory=dict)
 
     def finding(
         self, table_name: str, rule: str, column: str, rows: pd.DataFrame, note: str
@@ -1419,6 +1577,8 @@ def import_files(
         "files": len(assigned),
         "ignored": {str(f): reason for f, reason in ignored.items()},
     }
+    if log.encodings:
+        params["encodings"] = dict(log.encodings)
     return _write_store(
         state, name=name, params=params, root=root, progress=progress, replace=replace
     )
@@ -1462,7 +1622,7 @@ def _read_all(
     for f in bar:
         bar.set_postfix_str(f.name)
         src = assigned[f]
-        df = read_source_file(f, src)
+        df = read_source_file(f, src, log=log)
         df["_file"] = f.name
         by_source.setdefault(spec.sources.index(src), []).append(df)
     by_table: dict[str, list[pd.DataFrame]] = {}
