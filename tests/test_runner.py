@@ -239,7 +239,12 @@ def test_weekly_schedule_and_last(
     assert [d.as_of for d in due if d.report == "monthly_r"] == ["2024-02-29", "2024-03-29"]
     (tmp_path / "book" / "reports" / "weekly_r").mkdir(parents=True)
     (tmp_path / "book" / "reports" / "weekly_r" / "2024-03-08.ipynb").write_text("{}")
-    assert "2024-03-08" not in [d.as_of for d in due_runs(root=tmp_path, until="2024-03-31")]
+    later = due_runs(root=tmp_path, until="2024-03-31")
+    assert [d.stale for d in later if d.as_of == "2024-03-08"] == [
+        f"its metrics cannot be read: {tmp_path}/book/reports/weekly_r/2024-03-08.metrics.json is missing: "
+        "the page 2024-03-08.ipynb has no metrics; rerun it (quantbook run weekly_r --as-of 2024-03-08) "
+        "or remove 2024-03-08.ipynb"
+    ]
 
 
 def test_schedule_rejects_bad_calendar(tmp_path: Path) -> None:

@@ -757,7 +757,7 @@ def due_runs(
     the store's current one (:func:`quantbook.provenance.stale_reason`).
     """
     from quantbook.provenance import stale_reason
-    from quantbook.site import Run
+    from quantbook.site import MetricsError, Run
 
     paths = BookPaths.at(root)
     due: list[DueRun] = []
@@ -794,7 +794,11 @@ def due_runs(
                 continue
             if name not in fingerprints:
                 fingerprints[name] = store.fingerprint()
-            metrics = Run(entry.report, s, page, paths.metrics(entry.report, s)).metrics()
+            try:
+                metrics = Run(entry.report, s, page, paths.metrics(entry.report, s)).metrics()
+            except MetricsError as e:  # a page without readable metrics is rerun, not trusted
+                due.append(DueRun(entry.report, s, name, stale=f"its metrics cannot be read: {e}"))
+                continue
             why = stale_reason(metrics, data=name, fingerprint=fingerprints[name])
             if why is not None:
                 due.append(DueRun(entry.report, s, name, stale=why))

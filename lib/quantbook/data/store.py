@@ -615,9 +615,8 @@ class StoreWriter:
             marker = {"pid": os.getpid(), "host": socket.gethostname()}
             (self.tmp / WRITER_MARKER).write_text(json.dumps(marker) + "\n")
         except OSError as e:
-            shutil.rmtree(
-                self.tmp, ignore_errors=True
-            )  # __exit__ does not run when __enter__ fails
+            # __exit__ does not run when __enter__ fails: remove the temporary folder here
+            shutil.rmtree(self.tmp, ignore_errors=True)
             error = self._write_error(e)
             if error is None:
                 raise
