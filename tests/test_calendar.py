@@ -32,7 +32,7 @@ def test_coverage_is_read_from_the_calendar_object() -> None:
     assert TradingCalendar().is_session("2004-12-01")
     assert (
         cov.describe()
-        == f"exchange-calendars XSHG {cov.version}: {cov.first.date()} .. {cov.last.date()}"
+        == f"exchange-calendars XSHG {cov.version} ({cov.first.date()} .. {cov.last.date()})"
     )
 
 

@@ -589,7 +589,7 @@ def test_import_after_the_calendar_ends(
     assert main(["data", "info", "late"]) == 0
     out = capsys.readouterr().out
     assert (
-        f"calendar: exchange-calendars XSHG {cov.version}: {cov.first.date()} .. {cov.last.date()}"
+        f"calendar: exchange-calendars XSHG {cov.version} ({cov.first.date()} .. {cov.last.date()})"
         in out
     )
     assert (
@@ -640,4 +640,4 @@ def test_data_sessions_on_weekends_and_holidays_fail(
                  tmp_path / "data", mapping="tushare_daily")  # fmt: skip
     assert (e.value.table, e.value.rule, e.value.column) == ("daily_bars", "trading_day", "date")
     assert message in str(e.value) and str(day.date()) in str(e.value)
-    assert f"outside exchange-calendars XSHG {cov.version}" in str(e.value)
+    assert f"outside the range of exchange-calendars XSHG {cov.version}" in str(e.value)

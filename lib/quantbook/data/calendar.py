@@ -1,7 +1,7 @@
 """The SSE trading calendar (exchange-calendars' ``XSHG``), month-ends and week-ends.
 
 exchange-calendars ships ``XSHG`` for a bounded range (the installed release's
-:func:`xshg_coverage`; 4.13.2 covers 1990-12-19 .. 2026-12-31). Before its first and after its
+:func:`xshg_coverage`; 4.13.2 covers 1990-12-03 .. 2026-12-31). Before its first and after its
 last session the sessions come from the data itself: a store passes its data sessions as
 ``extra`` and they are checked with :func:`data_session_problems` (weekends and fixed-date
 statutory holidays). A newer exchange-calendars release extends the range with no code change:
@@ -84,8 +84,8 @@ class CalendarCoverage:
     last: pd.Timestamp
 
     def describe(self) -> str:
-        """``exchange-calendars 4.13.2 XSHG: 1990-12-19 .. 2026-12-31``."""
-        return f"{self.source} {self.version}: {self.first.date()} .. {self.last.date()}"
+        """``exchange-calendars XSHG 4.13.2 (1990-12-03 .. 2026-12-31)``."""
+        return f"{self.source} {self.version} ({self.first.date()} .. {self.last.date()})"
 
 
 @functools.lru_cache(maxsize=1)

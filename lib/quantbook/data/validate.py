@@ -430,13 +430,14 @@ def check_trading_days(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> l
     cov = xshg_coverage()
     outside = (uniq < cov.first) | (uniq > cov.last)
     bad = uniq[~outside & ~uniq.isin(TradingCalendar().all_sessions)]
-    where = f"outside {cov.describe()}"
+    where = f"outside the range of {cov.describe()}"
     for dates_bad, message in (
         (bad, "dates that are not SSE trading days"),
-        (data_session_problems(uniq[outside])["weekend"], f"dates {where} on a weekend"),
+        (data_session_problems(uniq[outside])["weekend"], f"dates {where} fall on a weekend"),
         (
             data_session_problems(uniq[outside])["holiday"],
-            f"dates {where} on a statutory holiday (New Year's Day, Labour Day or National Day)",
+            f"dates {where} fall on a statutory holiday (New Year's Day, Labour Day or "
+            "National Day)",
         ),
     ):
         if len(dates_bad):
@@ -458,7 +459,7 @@ def _data_sessions_finding(
     for side, part in (("before", data[data < cov.first]), ("after", data[data > cov.last])):
         if len(part):
             parts.append(f"{len(part)} session(s) {side} ({part[0].date()} .. {part[-1].date()})")
-    message = f"{' and '.join(parts)} taken from the data, outside {cov.describe()}"
+    message = f"{' and '.join(parts)} taken from the data, outside the range of {cov.describe()}"
     count = int(dates.isin(data).sum())
     if ctx.strict:
         raise DataValidationError(
