@@ -434,8 +434,36 @@ VALIDATION: list[Case] = [
     ),
 ]
 
+
 # -- the calendar's ends --------------------------------------------------------------------------
-CALENDAR: list[Case] = []
+def _tushare_days(days: list[str]) -> Callable[[Sandbox], None]:
+    """A Tushare daily export of one stock on ``days`` (YYYYMMDD) in the user's files."""
+
+    def setup(sb: Sandbox) -> None:
+        lines = ["ts_code,trade_date,open,high,low,close,pre_close,change,pct_chg,vol,amount"]
+        lines += [f"600000.SH,{d},10.0,10.2,9.9,10.1,10.0,0.1,1.0,1000,1005.0" for d in days]
+        (sb.files / "600000.SH.csv").write_text("\n".join(lines) + "\n")
+
+    return setup
+
+
+#: Weekdays of January 2027, after exchange-calendars 4.13's last session (2026-12-31).
+_JAN_2027 = ["20270104", "20270105", "20270106", "20270107", "20270108"]
+
+CALENDAR: list[Case] = [
+    Case(
+        "import-data-session-on-a-weekend",
+        ("data", "import", "{files}", "--name", "late", "--quiet"),
+        "fall on a weekend (e.g. 2027-01-09)",
+        setup=_tushare_days([*_JAN_2027, "20270109"]),
+    ),
+    Case(
+        "import-data-session-on-a-holiday",
+        ("data", "import", "{files}", "--name", "late", "--quiet"),
+        "fall on a statutory holiday (New Year's Day, Labour Day or National Day) (e.g. 2027-01-01)",
+        setup=_tushare_days(["20261230", "20261231", "20270101", *_JAN_2027]),
+    ),
+]
 
 # -- reports, pages and the site ------------------------------------------------------------------
 MO = "root/book/reports/market_overview"

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from fixtures_small import tree_digest
 from quantbook.cli import main
-from quantbook.data.calendar import TradingCalendar
+from quantbook.data.calendar import TradingCalendar, fixed_holiday_mask, xshg_coverage
 from quantbook.data.codes import CodeFormatError, board_of, normalize_code
 from quantbook.data.info import describe
 from quantbook.data.sources.files import (
@@ -115,13 +115,13 @@ def test_board_of() -> None:
 # ---------------------------------------------------------------------------------------------
 # A small generated market in canonical units
 # ---------------------------------------------------------------------------------------------
-def canonical_panel(seed: int = 3) -> pd.DataFrame:
+def canonical_panel(seed: int = 3, sessions: pd.DatetimeIndex = SESSIONS) -> pd.DataFrame:
     """Consistent daily bars (shares, CNY) for CODES; 000001.SZ has no row on session GAP."""
     rng = np.random.default_rng(seed)
     rows = []
     for k, code in enumerate(CODES):
         close = 10.0 + 5 * k
-        for i, d in enumerate(SESSIONS):
+        for i, d in enumerate(sessions):
             prev = close
             if code == "600000.SH" and i == EX_DIV:
                 prev = round(close - 0.30, 2)  # cash dividend: reference price lowered
@@ -137,7 +137,7 @@ def canonical_panel(seed: int = 3) -> pd.DataFrame:
                 }
             )  # fmt: skip
     df = pd.DataFrame(rows)
-    return df[~((df["code"] == "000001.SZ") & (df["date"] == SESSIONS[GAP]))].reset_index(drop=True)
+    return df[~((df["code"] == "000001.SZ") & (df["date"] == sessions[GAP]))].reset_index(drop=True)
 
 
 def tushare_frame(panel: pd.DataFrame) -> pd.DataFrame:
@@ -766,3 +766,92 @@ def test_sigterm_during_a_build_leaves_no_temporary_folder(tmp_path: Path) -> No
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 143, out.decode(errors="replace")[-2000:]
     assert list(tmp_path.iterdir()) == []
+
+
+# The calendar beyond exchange-calendars' range: sessions from the data
+# ---------------------------------------------------------------------------------------------
+def data_days(start: pd.Timestamp, n: int) -> pd.DatetimeIndex:
+    """``n`` weekdays from ``start`` that are not fixed-date holidays (sessions from the data)."""
+    days = pd.bdate_range(start, periods=2 * n)
+    return days[~fixed_holiday_mask(days)][:n]
+
+
+def test_import_after_the_calendar_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cov = xshg_coverage()
+    after = data_days(cov.last + pd.Timedelta(days=1), 14)  # 2027-01-04 .. with 4.13
+    sessions = TradingCalendar(end=cov.last).sessions[-11:].append(after)
+    monkeypatch.setenv("QUANTBOOK_DATA", str(tmp_path / "data"))
+    folder = write_tushare(tmp_path / "in", canonical_panel(sessions=sessions))
+    assert main(["data", "import", str(folder), "--name", "late", "--quiet"]) == 0
+    store = open_store("late", root=tmp_path / "data")
+    bars = store.read("daily_bars")
+    assert bars["date"].max() == after[-1]
+    # the gap on a data session is filled like any other
+    gap = bars[(bars["code"] == "000001.SZ") & (bars["date"] == sessions[GAP])]
+    assert sessions[GAP] > cov.last and gap["is_suspended"].tolist() == [True]
+    counts = report_counts(store)
+    assert counts[("daily_bars", "sessions_from_data")] == 3 * len(after)
+    example = store.validation_report().set_index("rule").loc["sessions_from_data", "example"]
+    assert f"{len(after)} session(s) after ({after[0].date()} .. {after[-1].date()})" in example
+    rec = store.meta["calendar"]
+    assert (rec["before"], rec["after"], rec["last"]) == (0, len(after), str(cov.last.date()))
+    cal = store.calendar()
+    assert cal.range(cov.last).tolist() == [cov.last, *after]
+    assert cov.last in cal.month_ends()  # the exchange calendar's last month ends at the seam
+    assert main(["data", "info", "late"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"calendar: exchange-calendars XSHG {cov.version} ({cov.first.date()} .. {cov.last.date()})"
+        in out
+    )
+    assert (
+        f"sessions from the data: 0 before, {len(after)} after ({after[0].date()} .. {after[-1].date()})"
+        in out
+    )
+    assert "sessions_from_data" in out
+    assert main(["data", "validate", "late"]) == 0  # revalidation sees the same calendar
+
+
+def test_import_of_early_history(tmp_path: Path) -> None:
+    """History before 2005 is XSHG's; before the calendar's first session it is the data's."""
+    cov = xshg_coverage()
+    sessions = TradingCalendar("2004-11-22").sessions[:25]  # across the old 2005-01-04 bound
+    store = imported([write_tushare(tmp_path / "in2004", canonical_panel(sessions=sessions))],
+                     tmp_path / "data", mapping="tushare_daily", name="y2004")  # fmt: skip
+    assert store.read("daily_bars")["date"].min() == pd.Timestamp("2004-11-22")
+    assert ("daily_bars", "sessions_from_data") not in report_counts(store)
+    before = data_days(cov.first - pd.Timedelta(days=14), 10)
+    before = before[before < cov.first]
+    sessions = before.append(TradingCalendar().sessions[: 25 - len(before)])
+    store = imported([write_tushare(tmp_path / "in1990", canonical_panel(sessions=sessions))],
+                     tmp_path / "data", mapping="tushare_daily", name="y1990")  # fmt: skip
+    assert report_counts(store)[("daily_bars", "sessions_from_data")] == 3 * len(before)
+    assert store.meta["calendar"]["before"] == len(before) and store.meta["calendar"]["after"] == 0
+    assert store.calendar().first == before[0]
+    assert f"{len(before)} before ({before[0].date()} .. {before[-1].date()}), 0 after" in describe(
+        store
+    )
+
+
+@pytest.mark.parametrize(
+    ("day", "message"),
+    [
+        (pd.Timestamp("2027-01-09"), "on a weekend"),
+        (pd.Timestamp("2027-10-01"), "statutory holiday"),
+    ],
+)
+def test_data_sessions_on_weekends_and_holidays_fail(
+    tmp_path: Path, day: pd.Timestamp, message: str
+) -> None:
+    cov = xshg_coverage()
+    if cov.last >= day:
+        pytest.skip("the installed exchange-calendars covers the test's day")
+    sessions = data_days(day - pd.Timedelta(days=40), 24).append(pd.DatetimeIndex([day]))
+    with pytest.raises(DataValidationError) as e:
+        imported([write_tushare(tmp_path / "in", canonical_panel(sessions=sessions))],
+                 tmp_path / "data", mapping="tushare_daily")  # fmt: skip
+    assert (e.value.table, e.value.rule, e.value.column) == ("daily_bars", "trading_day", "date")
+    assert message in str(e.value) and str(day.date()) in str(e.value)
+    assert f"outside the range of exchange-calendars XSHG {cov.version}" in str(e.value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow.parquet as pq
 
+from quantbook.data.calendar import xshg_coverage
 from quantbook.data.schema import table
 from quantbook.data.store import Store
 
@@ -77,6 +78,41 @@ def validation_summary(store: Store) -> pd.DataFrame:
     return out.sort_values(["table", "count"], ascending=[True, False]).reset_index(drop=True)
 
 
+def calendar_lines(store: Store) -> list[str]:
+    """Where the exchange calendar reaches and how many of the store's sessions are the data's.
+
+    Parameters
+    ----------
+    store
+        An open store.
+
+    Returns
+    -------
+    list of str
+        ``calendar: exchange-calendars XSHG <version>: <first> .. <last>`` (the installed
+        release), then the store's sessions from the data before and after that range (with
+        their ranges), and the release the store was written with when it differs.
+    """
+    cov = xshg_coverage()
+    data = store.data_sessions()
+    before, after = data[data < cov.first], data[data > cov.last]
+    parts = [
+        f"{len(part)} {side}" + (f" ({part[0].date()} .. {part[-1].date()})" if len(part) else "")
+        for side, part in (("before", before), ("after", after))
+    ]
+    lines = [
+        f"calendar: {cov.describe()}",
+        "  sessions from the data: " + ", ".join(parts),
+    ]
+    recorded = store.meta.get("calendar") or {}
+    if recorded and recorded.get("version") != cov.version:
+        lines.append(
+            f"  store written with exchange-calendars {recorded.get('version')} "
+            f"({recorded.get('first')} .. {recorded.get('last')})"
+        )
+    return lines
+
+
 def describe(store: Store) -> str:
     """A text description of a store, for ``quantbook data info``.
 
@@ -88,7 +124,8 @@ def describe(store: Store) -> str:
     Returns
     -------
     str
-        Source and parameters, span, fingerprint, a table of tables (rows, codes, date
+        Source and parameters, span, fingerprint, the calendar's coverage and the sessions
+        taken from the data (:func:`calendar_lines`), a table of tables (rows, codes, date
         range), unavailable items with reasons and the validation summary.
     """
     meta = store.meta
@@ -97,6 +134,7 @@ def describe(store: Store) -> str:
         f"store {store.name!r} (source: {store.source}) at {store.path}",
         f"span: {span.get('start', '?')} .. {span.get('end', '?')}",
         f"fingerprint: {store.fingerprint()}",
+        *calendar_lines(store),
     ]
     params = meta.get("params") or {}
     if params:

@@ -45,7 +45,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quantbook.data.calendar import DateLike, TradingCalendar
+from quantbook.data.calendar import DateLike, TradingCalendar, calendar_record, outside_coverage
 from quantbook.data.schema import TABLES, TableSpec, table
 from quantbook.data.validate import Finding, coerce, validate_table
 from quantbook.errors import QuantbookError
@@ -255,9 +255,18 @@ class Store:
         )
         raise DataUnavailableError(f"store {self.name!r}: {key} is unavailable: {reason}")
 
+    def data_sessions(self) -> pd.DatetimeIndex:
+        """The store's sessions taken from its data (outside the exchange calendar's range).
+
+        Recorded in ``store.json`` (``calendar.data_sessions``) when the store was written;
+        empty for a store written before the record existed (its dates were all XSHG sessions).
+        """
+        recorded = (self.meta.get("calendar") or {}).get("data_sessions", [])
+        return pd.DatetimeIndex(pd.to_datetime(recorded).astype("datetime64[ns]"), name="date")
+
     def calendar(self) -> TradingCalendar:
-        """The SSE calendar restricted to the store's span."""
-        return TradingCalendar(self.start, self.end)
+        """The SSE calendar plus the store's data sessions, restricted to the store's span."""
+        return TradingCalendar(self.start, self.end, extra=self.data_sessions())
 
     def fingerprint(self) -> str:
         """SHA-256 over the table files' names and contents (16 hex digits), for provenance.
@@ -605,6 +614,7 @@ class StoreWriter:
         self.findings: list[Finding] = []
         self._committed = False
         self._span: list[pd.Timestamp] = []
+        self._data_sessions = pd.DatetimeIndex([], dtype="datetime64[ns]")
 
     def __enter__(self) -> StoreWriter:
         try:
@@ -676,6 +686,8 @@ class StoreWriter:
         self.meta["tables"][table_name] = {"rows": len(data), "columns": list(data.columns)}
         if spec.date_column and spec.kind == "panel" and len(data):
             self._span += [data[spec.date_column].min(), data[spec.date_column].max()]
+            dates = pd.DatetimeIndex(data[spec.date_column].unique())
+            self._data_sessions = self._data_sessions.union(outside_coverage(dates))
         return data
 
     def write_extra(self, relpath: str, df: pd.DataFrame) -> None:
@@ -693,6 +705,7 @@ class StoreWriter:
         """Write metadata and the validation report, then swap the new store in."""
         if extra_meta:
             self.meta.update(extra_meta)
+        self.meta["calendar"] = calendar_record(self._data_sessions)
         if "span" not in self.meta and self._span:
             self.meta["span"] = {
                 "start": str(min(self._span).date()),

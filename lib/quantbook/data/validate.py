@@ -17,7 +17,10 @@ Domain rules (:data:`DOMAIN_RULES`, vectorized; a few seconds on ten million row
 =====================  ====  ================================================================
 rule                   kind  what
 =====================  ====  ================================================================
-trading_day            hard  panel dates are SSE trading days
+trading_day            hard  panel dates are SSE trading days: exchange-calendars' XSHG
+                             sessions inside its range; outside it, no weekend and no
+                             fixed-date statutory holiday (:func:`~quantbook.data.calendar.
+                             data_session_problems`)
 positive_price         hard  prices finite and > 0 on rows not suspended
 non_negative           hard  volume, amount, trade and share counts >= 0 and finite
 units                  hard  median amount / volume / close within [0.5, 2] (lots, thousands),
@@ -34,6 +37,8 @@ zero_volume            soft  zero volume on a row not flagged suspended
 vwap_outside_range     soft  amount / volume within [low, high] (+- max(0.5 %, 0.01))
 beyond_price_limit     soft  close within the board / ST limit around prev_close
 calendar_gap           soft  no missing sessions between a code's first and last row
+sessions_from_data     soft  dates before the exchange calendar's first or after its last
+                             session: sessions taken from the data (counted, with the range)
 =====================  ====  ================================================================
 """
 
@@ -48,7 +53,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quantbook.data.calendar import TradingCalendar
+from quantbook.data.calendar import (
+    TradingCalendar,
+    data_session_problems,
+    xshg_coverage,
+)
 from quantbook.data.codes import board_of
 from quantbook.data.schema import (
     BOARD_LIMITS,
@@ -295,7 +304,8 @@ class RuleContext:
     options
         The ``context`` mapping given to :func:`validate_table`. Recognized keys:
         ``strict`` (bool: every soft rule raises), ``instruments`` (frame with ``code``, and
-        optionally ``board`` and ``list_date``), ``st_status`` (the ST spell frame).
+        optionally ``board`` and ``list_date``), ``st_status`` (the ST spell frame),
+        ``data_sessions`` (the store's sessions outside the exchange calendar's range).
     df
         The table being validated; per-row helpers (code index, session positions) are
         computed once and shared by the rules.
@@ -320,11 +330,22 @@ class RuleContext:
         out: tuple[np.ndarray, pd.Index] = self._cache["codes"]
         return out
 
+    def calendar(self) -> TradingCalendar:
+        """The SSE calendar plus the data sessions outside its range (context and frame)."""
+        if "calendar" not in self._cache:
+            extra = pd.DatetimeIndex(self.options.get("data_sessions", []), dtype="datetime64[ns]")
+            if "date" in self.df.columns:
+                extra = pd.DatetimeIndex(extra.append(pd.DatetimeIndex(self.df["date"].unique())))
+            self._cache["calendar"] = TradingCalendar(extra=extra)
+        out: TradingCalendar = self._cache["calendar"]
+        return out
+
     def positions(self, column: str = "date") -> np.ndarray:
-        """Index of each row's date in the full SSE calendar (valid after the trading-day rule)."""
+        """Index of each row's date in :meth:`calendar` (valid after the trading-day rule)."""
         key = f"pos:{column}"
         if key not in self._cache:
-            self._cache[key] = session_positions(self.df[column].to_numpy())
+            sessions = self.calendar().all_sessions
+            self._cache[key] = session_positions(self.df[column].to_numpy(), sessions=sessions)
         out: np.ndarray = self._cache[key]
         return out
 
@@ -363,21 +384,24 @@ class RuleContext:
 Rule = Callable[[TableSpec, pd.DataFrame, RuleContext], list[Finding]]
 
 
-def session_positions(dates: np.ndarray) -> np.ndarray:
+def session_positions(dates: np.ndarray, *, sessions: pd.DatetimeIndex | None = None) -> np.ndarray:
     """Position of each date in the full SSE session list (the insertion point if not a session).
 
     Parameters
     ----------
     dates
         ``datetime64`` values.
+    sessions
+        The session list (default: :class:`~quantbook.data.calendar.TradingCalendar`
+        ``().all_sessions``, the exchange calendar alone).
 
     Returns
     -------
     numpy.ndarray
-        ``int64`` positions into :class:`~quantbook.data.calendar.TradingCalendar` ``().sessions``.
+        ``int64`` positions into ``sessions``.
     """
-    sessions = TradingCalendar().sessions.to_numpy()
-    return np.searchsorted(sessions, np.asarray(dates, dtype="datetime64[ns]")).astype(np.int64)
+    s = TradingCalendar().all_sessions if sessions is None else sessions
+    return np.searchsorted(s.to_numpy(), np.asarray(dates, dtype="datetime64[ns]")).astype(np.int64)
 
 
 def rolling_median_by_group(
@@ -469,7 +493,7 @@ def _float(df: pd.DataFrame, column: str) -> np.ndarray:
 
 # -- panel rules -----------------------------------------------------------------------------------
 def check_trading_days(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> list[Finding]:
-    """HARD: every date of a panel table is an SSE trading day.
+    """HARD: every date of a panel table is an SSE trading day; SOFT: sessions from the data.
 
     Parameters
     ----------
@@ -479,27 +503,61 @@ def check_trading_days(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> l
     Returns
     -------
     list of Finding
-        Always empty (the rule is hard).
+        ``sessions_from_data`` when dates lie outside the exchange calendar's range: its count
+        is the number of such rows, its example the number of sessions and their range before
+        and after the calendar.
+
+    Notes
+    -----
+    Inside exchange-calendars' XSHG range (:func:`~quantbook.data.calendar.xshg_coverage`) a
+    date must be an XSHG session. Outside it the data's own dates are the sessions, except a
+    weekend or a fixed-date statutory holiday
+    (:func:`~quantbook.data.calendar.data_session_problems`), which is a hard error.
     """
     column = spec.date_column or "date"
     if column not in df.columns or not len(df):
         return []
     dates = df[column]
     uniq = pd.DatetimeIndex(dates.unique())
-    sessions = TradingCalendar().sessions
-    bad = uniq[~uniq.isin(sessions)]
-    if len(bad):
-        mask = dates.isin(bad).to_numpy()
-        shown = ", ".join(str(d.date()) for d in bad[:5])
-        _hard(
-            spec,
-            column,
-            "trading_day",
-            f"dates that are not SSE trading days (e.g. {shown})",
-            df,
-            mask,
+    cov = xshg_coverage()
+    outside = (uniq < cov.first) | (uniq > cov.last)
+    bad = uniq[~outside & ~uniq.isin(TradingCalendar().all_sessions)]
+    where = f"outside the range of {cov.describe()}"
+    for dates_bad, message in (
+        (bad, "dates that are not SSE trading days"),
+        (data_session_problems(uniq[outside])["weekend"], f"dates {where} fall on a weekend"),
+        (
+            data_session_problems(uniq[outside])["holiday"],
+            f"dates {where} fall on a statutory holiday (New Year's Day, Labour Day or "
+            "National Day)",
+        ),
+    ):
+        if len(dates_bad):
+            shown = ", ".join(str(d.date()) for d in dates_bad.sort_values()[:5])
+            mask = dates.isin(dates_bad).to_numpy()
+            _hard(spec, column, "trading_day", f"{message} (e.g. {shown})", df, mask)
+    if not outside.any():
+        return []
+    return [_data_sessions_finding(spec, column, dates, uniq[outside], ctx)]
+
+
+def _data_sessions_finding(
+    spec: TableSpec, column: str, dates: pd.Series, data: pd.DatetimeIndex, ctx: RuleContext
+) -> Finding:
+    """The ``sessions_from_data`` finding for the dates ``data`` outside the exchange calendar."""
+    cov = xshg_coverage()
+    data = data.sort_values()
+    parts = []
+    for side, part in (("before", data[data < cov.first]), ("after", data[data > cov.last])):
+        if len(part):
+            parts.append(f"{len(part)} session(s) {side} ({part[0].date()} .. {part[-1].date()})")
+    message = f"{' and '.join(parts)} taken from the data, outside the range of {cov.describe()}"
+    count = int(dates.isin(data).sum())
+    if ctx.strict:
+        raise DataValidationError(
+            spec.name, column, "sessions_from_data", f"{message} (strict mode)", None, count
         )
-    return []
+    return Finding(spec.name, "sessions_from_data", column, count, message)
 
 
 def check_prices(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> list[Finding]:
@@ -896,7 +954,7 @@ def check_calendar_gaps(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> 
     count = int(missing.sum())
     if not count:
         return []
-    sessions = TradingCalendar().sessions
+    sessions = ctx.calendar().all_sessions
     gap = pd.DataFrame(
         {
             "code": uniques[g.index.to_numpy()],
@@ -1135,8 +1193,9 @@ def _listing_positions(df: pd.DataFrame, ctx: RuleContext) -> np.ndarray:
         return first
     listed = instruments.drop_duplicates("code").set_index("code")["list_date"].reindex(uniques)
     known = listed.notna().to_numpy()
-    lpos = session_positions(listed.to_numpy())
-    before_calendar = listed.to_numpy() < TradingCalendar().sessions[0].to_datetime64()
+    sessions = ctx.calendar().all_sessions
+    lpos = session_positions(listed.to_numpy(), sessions=sessions)
+    before_calendar = listed.to_numpy() < sessions[0].to_datetime64()
     lpos = np.where(before_calendar, -(10**6), lpos)
     return np.where(known, lpos, first)
 
@@ -1334,9 +1393,10 @@ def store_context(store: Store) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"instruments": frame, "st_status": frame}`` for the tables the store holds.
+        ``{"instruments": frame, "st_status": frame}`` for the tables the store holds, and
+        ``data_sessions``: the store's sessions outside the exchange calendar's range.
     """
-    context: dict[str, Any] = {}
+    context: dict[str, Any] = {"data_sessions": store.data_sessions()}
     for name in ("instruments", "st_status"):
         if name in store.tables():
             context[name] = store.read(name)

@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from quantbook.data.calendar import DateLike, TradingCalendar
+from quantbook.data.calendar import DateLike
 from quantbook.data.schema import MINUTES_PER_DAY
 from quantbook.data.store import Store
 from quantbook.evaluation.returns import forward_returns
@@ -551,9 +551,10 @@ class MonthlyPanel:
         return self.universe & self.tradable
 
 
-def _listed_sessions(list_date: pd.Series, dates: pd.DatetimeIndex) -> np.ndarray:
+def _listed_sessions(
+    list_date: pd.Series, dates: pd.DatetimeIndex, sessions: pd.DatetimeIndex
+) -> np.ndarray:
     """``(T, N)`` number of sessions from the listing day to each date, inclusive."""
-    sessions = TradingCalendar().sessions
     pos_list = sessions.searchsorted(pd.DatetimeIndex(list_date), side="left")
     pos_date = sessions.searchsorted(dates, side="left")
     out: np.ndarray = pos_date[:, None] - pos_list[None, :] + 1
@@ -629,7 +630,7 @@ def load_monthly_panel(
     cap = daily["close"][rows] * daily.cap_shares()[rows]
 
     inst = store.read("instruments").set_index("code").reindex(codes)
-    listed = _listed_sessions(inst["list_date"], rebal)
+    listed = _listed_sessions(inst["list_date"], rebal, store.calendar().all_sessions)
     eligible = trading & (listed >= min_listed_days)
     if exclude_bse:
         bse = (inst["board"].astype(str) == "bse").to_numpy() | codes.str.endswith(".BJ")

@@ -243,7 +243,7 @@ def load_daily_panel(
     suspended[r, c] = df["is_suspended"].to_numpy(dtype=bool)
     st = _spell_mask(store.read("st_status", end=end), dates, stocks)
     inst = store.read("instruments").set_index("code").reindex(stocks)
-    sessions = TradingCalendar().sessions
+    sessions = store.calendar().all_sessions
     pos_list = sessions.searchsorted(pd.DatetimeIndex(inst["list_date"]), side="left")
     pos_date = sessions.searchsorted(dates, side="left")
     listed_days = pos_date[:, None] - pos_list[None, :] + 1
@@ -476,7 +476,7 @@ def build_windows(
     n_dates = len(panel.dates)
     if dates is None:
         grid = set(_grid_positions(n_dates, spec).tolist())
-        ends = TradingCalendar(panel.dates[0], panel.dates[-1]).month_ends()
+        ends = TradingCalendar(panel.dates[0], panel.dates[-1], extra=panel.dates).month_ends()
         me = set(panel.dates.get_indexer(ends).tolist())
         pos = np.array(sorted(p for p in grid | me if p >= spec.window - 1), dtype=np.int64)
     else:

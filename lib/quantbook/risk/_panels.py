@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.signal import lfilter
 
-from quantbook.data.calendar import TradingCalendar
 from quantbook.data.store import DataUnavailableError, Store
 
 __all__ = [
@@ -207,7 +206,7 @@ def listed_days(
     inst = inst[~inst.index.duplicated()]
     ld = pd.DatetimeIndex(inst["list_date"].reindex(codes))
     dd = pd.DatetimeIndex(inst["delist_date"].reindex(codes))
-    sessions = TradingCalendar().sessions
+    sessions = store.calendar().all_sessions
     li = sessions.searchsorted(ld.fillna(pd.Timestamp("1990-01-01")))
     di = sessions.searchsorted(dates)
     age = di[:, None] - li[None, :]

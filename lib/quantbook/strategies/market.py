@@ -283,7 +283,7 @@ def load_market(
         )
         missing["etf_bars_after"] = f"no ETF bars after {span.max():%Y-%m-%d}"
         last = pd.Timestamp(span.max())
-    cal = TradingCalendar(first, last)
+    cal = TradingCalendar(first, last, extra=store.data_sessions())
     sessions = cal.sessions
 
     info = store.read("etf_info").set_index("code").sort_index()

@@ -1066,11 +1066,16 @@ class ImportLog:
 
 @dataclass
 class ImportState:
-    """Staged tables (with staging columns) while an import runs."""
+    """Staged tables (with staging columns) while an import runs.
+
+    ``calendar`` is the SSE calendar plus the staged dates outside its range
+    (:func:`data_calendar`).
+    """
 
     tables: dict[str, pd.DataFrame]
     mapping: MappingSpec
     log: ImportLog
+    calendar: TradingCalendar = field(default_factory=TradingCalendar)
 
     def need(self, name: str, columns: Sequence[str], step: str) -> pd.DataFrame:
         """The staged table ``name``, checked to hold ``columns`` for ``step``."""
@@ -1114,7 +1119,7 @@ def step_fill_suspended(state: ImportState, options: Mapping[str, Any]) -> None:
     df = state.need(name, ["date", "code", "close"], "fill_suspended")
     if "is_suspended" not in df.columns:
         df = df.assign(is_suspended=False)
-    new = _missing_sessions(df)
+    new = _missing_sessions(df, state.calendar.all_sessions)
     if len(new):
         new["is_suspended"] = True
         new["_inserted"] = True
@@ -1130,10 +1135,10 @@ def step_fill_suspended(state: ImportState, options: Mapping[str, Any]) -> None:
     state.tables[name] = df
 
 
-def _missing_sessions(df: pd.DataFrame) -> pd.DataFrame:
+def _missing_sessions(df: pd.DataFrame, sessions: pd.DatetimeIndex) -> pd.DataFrame:
     """``(date, code)`` of the sessions missing between each code's first and last row."""
     code_idx, codes = pd.factorize(df["code"])
-    pos = session_positions(df["date"].to_numpy())
+    pos = session_positions(df["date"].to_numpy(), sessions=sessions)
     g = pd.DataFrame({"c": code_idx, "p": pos}).groupby("c")["p"].agg(["min", "max", "size"])
     span = (g["max"] - g["min"] + 1).to_numpy()
     if int(span.sum()) == len(df):
@@ -1147,7 +1152,6 @@ def _missing_sessions(df: pd.DataFrame) -> pd.DataFrame:
     have = np.unique(code_idx.astype(np.int64) * width + pos)
     full = full_c.astype(np.int64) * width + full_p
     missing = ~np.isin(full, have, assume_unique=True)
-    sessions = TradingCalendar().sessions
     return pd.DataFrame(
         {
             "date": sessions[full_p[missing]].to_numpy(),
@@ -1263,7 +1267,7 @@ def _delist_dates(
         inst.loc[early & ~delisted, ["last", "name"]].reset_index(),
         "rows stop before the data's last day without a delisting marker; kept as listed",
     )  # fmt: skip
-    sessions = TradingCalendar().sessions
+    sessions = state.calendar.all_sessions
     nxt = sessions.searchsorted(inst["last"].to_numpy(), side="right")
     after = pd.Series(
         np.where(
@@ -1564,7 +1568,7 @@ def import_files(
     assigned, ignored = _assign_files(files, spec)
     log = ImportLog(unavailable=dict(spec.unavailable))
     staged = _read_all(assigned, spec, log, progress)
-    state = ImportState(tables=staged, mapping=spec, log=log)
+    state = ImportState(tables=staged, mapping=spec, log=log, calendar=data_calendar(staged))
     _add_static(state)
     steps = _progress(list(spec.derive), progress, "deriving", "step")
     for step in steps:
@@ -1582,6 +1586,31 @@ def import_files(
     return _write_store(
         state, name=name, params=params, root=root, progress=progress, replace=replace
     )
+
+
+def data_calendar(tables: Mapping[str, pd.DataFrame]) -> TradingCalendar:
+    """The SSE calendar plus the panel tables' dates outside the exchange calendar's range.
+
+    Parameters
+    ----------
+    tables
+        Staged tables by name.
+
+    Returns
+    -------
+    TradingCalendar
+        exchange-calendars' XSHG sessions and, before its first and after its last session,
+        the data's own dates (checked and counted when the tables are written).
+    """
+    dates = [
+        pd.DatetimeIndex(df[spec.date_column].dropna().unique())
+        for name, df in tables.items()
+        if (spec := table(name)).kind == "panel"
+        and spec.date_column is not None
+        and spec.date_column in df.columns
+    ]
+    extra = pd.DatetimeIndex([], dtype="datetime64[ns]").append(dates) if dates else None
+    return TradingCalendar(extra=extra)
 
 
 def _progress(items: list[Any], progress: bool, desc: str, unit: str) -> Any:
@@ -1708,7 +1737,7 @@ def _write_store(
     with StoreWriter(name, source="files", params=params, root=root, replace=replace) as writer:
         for item, reason in state.log.unavailable.items():
             writer.mark_unavailable(item, reason)
-        context: dict[str, Any] = {}
+        context: dict[str, Any] = {"data_sessions": state.calendar.data_sessions}
         bar = _progress(order, progress, "writing", "table")
         for t in bar:
             bar.set_postfix_str(t)
