@@ -774,6 +774,12 @@ DATA_ERRORS: list[Case] = [
         setup=_damage_table,
     ),
     Case(
+        "data-info-damaged-table",
+        ("data", "info", "tiny"),
+        "daily_bars.parquet of store 'tiny' is not a readable Parquet file",
+        setup=_damage_table,
+    ),
+    Case(
         "data-build-disk-full",
         ("data", "build", "--preset", "smoke", "--name", "smoke", "--quiet"),
         "smoke: no space left on device; no store was written",

@@ -10,17 +10,17 @@ store 'smoke' (source: synthetic) at data/smoke
 from __future__ import annotations
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from quantbook.data.calendar import xshg_coverage
 from quantbook.data.schema import table
-from quantbook.data.store import Store
+from quantbook.data.store import Store, read_parquet
 
 
 def table_summary(store: Store) -> pd.DataFrame:
     """Rows, distinct codes and date range of every table of a store.
 
-    Only the ``code`` and date columns are read, so this is cheap on large tables.
+    Only the ``code`` and date columns are read, so this is cheap on large tables; a damaged
+    table file raises :class:`~quantbook.data.store.StoreDamagedError` naming it.
 
     Parameters
     ----------
@@ -38,7 +38,7 @@ def table_summary(store: Store) -> pd.DataFrame:
         spec = table(name)
         path = store.path / f"{name}.parquet"
         cols = [c for c in ("code", spec.date_column) if c is not None and c in spec.column_names]
-        df = pq.read_table(path, columns=cols).to_pandas() if cols else pd.DataFrame()
+        df = read_parquet(path, store=store.name, columns=cols or None)
         dates = (
             df[spec.date_column]
             if spec.date_column in df.columns
@@ -47,7 +47,7 @@ def table_summary(store: Store) -> pd.DataFrame:
         rows.append(
             {
                 "table": name,
-                "rows": pq.ParquetFile(path).metadata.num_rows,
+                "rows": len(df),
                 "codes": df["code"].nunique() if "code" in df.columns else None,
                 "start": _day(dates.min()),
                 "end": _day(dates.max()),
