@@ -113,6 +113,9 @@ class Case:
         Extra environment variables (placeholders allowed).
     interrupt_after
         Send SIGINT after this many seconds (the command must still be running then).
+    interrupt_when
+        Send SIGINT as soon as a file matching this glob (relative to the sandbox base) exists,
+        e.g. a kernel's connection file: the interrupt then lands at a known step.
     close_stdout
         Pipe the output into a reader that closes after the first line.
     """
@@ -125,6 +128,7 @@ class Case:
     changes: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     interrupt_after: float | None = None
+    interrupt_when: str | None = None
     close_stdout: bool = False
 
 
@@ -609,7 +613,7 @@ RUN_ERRORS: list[Case] = [
         (*RUN, "--as-of", "2024-02-08"),
         "interrupted",
         rc=130,
-        interrupt_after=2.0,
+        interrupt_when="files/tmp/*.json",  # the kernel's connection file: the kernel has started
         env={"TMPDIR": "{files}/tmp"},  # a kernel connection file left there is a change
         setup=_tmpdir,
     ),
@@ -840,11 +844,19 @@ def run_case(case: Case, sb: Sandbox) -> tuple[int, str]:
         proc.stdout.close()
         err = proc.stderr.read().decode(errors="replace")
         return proc.wait(timeout=600), err
-    if case.interrupt_after is not None:
+    if case.interrupt_after is not None or case.interrupt_when is not None:
         proc = subprocess.Popen(
             cmd, cwd=sb.base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
-        time.sleep(case.interrupt_after)
+        if case.interrupt_when is not None:
+            deadline = time.monotonic() + 300
+            while not list(sb.base.glob(case.interrupt_when)) and proc.poll() is None:
+                assert time.monotonic() < deadline, (
+                    f"{case.id}: {case.interrupt_when} never appeared"
+                )
+                time.sleep(0.05)
+        else:
+            time.sleep(case.interrupt_after or 0.0)
         assert proc.poll() is None, f"{case.id}: the command ended before the interrupt"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=600)
