@@ -147,15 +147,20 @@ def test_retrain_dates() -> None:
     assert got == ["2023-06-30", "2023-12-29", "2024-06-28", "2024-12-31"]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cached_model_gives_identical_predictions(
-    smoke_store: Store, smoke_windows: gg.WindowSet, tmp_path
+    smoke_store: Store, smoke_windows: gg.WindowSet, tmp_path, dtype: str
 ) -> None:  # type: ignore[no-untyped-def]
+    """Same machine, same seed: identical bits (trained twice, or trained and loaded)."""
     ws = smoke_windows
+    tiny = dataclasses.replace(TINY, dtype=dtype)
     r = gg.retrain_dates(ws.dates)[2]
     cache = ModelCache(tmp_path / "models")
-    first = gg.fit_window(ws, TINY, r, kind="gan_gru", cache=cache, fingerprint="fp")
-    again = gg.fit_window(ws, TINY, r, kind="gan_gru", cache=cache, fingerprint="fp")
+    first = gg.fit_window(ws, tiny, r, kind="gan_gru", cache=cache, fingerprint="fp")
+    again = gg.fit_window(ws, tiny, r, kind="gan_gru", cache=cache, fingerprint="fp")
     assert first is not None and again is not None
+    assert next(first.gru.parameters()).dtype == getattr(torch, dtype)
+    assert next(again.gru.parameters()).dtype == getattr(torch, dtype)
     assert not first.cached and again.cached
     m = ws.dates[ws.dates > r][0]
     p1, p2 = gg.predict(first, ws, m), gg.predict(again, ws, m)
@@ -165,9 +170,21 @@ def test_cached_model_gives_identical_predictions(
     assert first.train_end < first.valid_start <= first.valid_end
     assert ws.label_end[ws.dates.get_loc(first.valid_end)] <= r
     # retraining from scratch is bit-for-bit the same model
-    fresh = gg.fit_window(ws, TINY, r, kind="gan_gru", cache=None)
+    fresh = gg.fit_window(ws, tiny, r, kind="gan_gru", cache=None)
     assert fresh is not None
     pd.testing.assert_series_equal(gg.predict(fresh, ws, m), p1)
+
+
+def test_only_the_smoke_preset_trains_in_float64() -> None:
+    """float64 is the smoke preset's (machine-independent notebook outputs); the other presets
+    stay float32 with the cache keys they had before the dtype field existed."""
+    assert gg.PRESETS["smoke"].dtype == "float64"
+    assert gg.PRESETS["smoke"].key()["dtype"] == "float64"
+    assert "precision" in gg.PRESETS["smoke"].describe()
+    for name in ("paper", "fast"):
+        cfg = gg.PRESETS[name]
+        assert cfg.dtype == "float32" and cfg.torch_dtype == torch.float32
+        assert "dtype" not in cfg.key() and "precision" not in cfg.describe()
 
 
 def test_monthly_factor_is_neutral_and_standardized(smoke_store: Store) -> None:

@@ -107,6 +107,13 @@ class GanGruConfig:
         Seed of initialisation and batch order.
     features
         The window specification.
+    dtype
+        Floating-point type of the weights and of the batches while training and predicting
+        (the features are stored as float32 and widened exactly). ``float64`` makes the
+        trained weights agree across CPUs far below the printed precision: float32 results
+        of different instruction sets (AVX-512, AVX2, none) differ in the last bits, and
+        training amplifies that to the displayed digits; the smoke preset uses it so that a
+        notebook's committed outputs re-execute to the same digits on any machine.
     """
 
     name: str
@@ -126,10 +133,20 @@ class GanGruConfig:
     valid_share: float = 0.2
     seed: int = 20240601
     features: FeatureSpec = field(default_factory=FeatureSpec)
+    dtype: Literal["float32", "float64"] = "float32"
 
     def key(self) -> dict[str, Any]:
-        """The configuration as a plain mapping."""
-        return dataclasses.asdict(self)
+        """The configuration as a plain mapping (without ``dtype`` when it is float32, so that
+        the cache keys of float32 presets stay those they had before the field existed)."""
+        out = dataclasses.asdict(self)
+        if self.dtype == "float32":
+            del out["dtype"]
+        return out
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """:attr:`dtype` as a torch dtype."""
+        return torch.float64 if self.dtype == "float64" else torch.float32
 
     def describe(self) -> pd.Series:
         """A one-column summary for the report page."""
@@ -146,7 +163,8 @@ class GanGruConfig:
                 "training window": window,
                 "validation": f"last {self.valid_share:.0%} of dates",
                 "seed": str(self.seed),
-            },
+            }
+            | ({} if self.dtype == "float32" else {"precision": self.dtype}),
             name=self.name,
         )
 
@@ -182,6 +200,7 @@ PRESETS: dict[str, GanGruConfig] = {
         gan_lr=1e-3,
         train_dates=40,
         min_train_dates=20,
+        dtype="float64",
     ),
 }
 
@@ -214,7 +233,7 @@ def retrain_dates(sessions: pd.DatetimeIndex) -> pd.DatetimeIndex:
 
 
 class DateBatches(Sequence[Batch]):
-    """Lazy batches, one per sample date: ``(x, y)`` float32 tensors read when indexed.
+    """Lazy batches, one per sample date: ``(x, y)`` tensors read when indexed.
 
     Parameters
     ----------
@@ -224,6 +243,8 @@ class DateBatches(Sequence[Batch]):
         The sample dates, in order.
     transform
         Applied to ``x`` under ``torch.no_grad()`` (the frozen generator of GAN_GRU).
+    dtype
+        Type of the tensors (the stored float32 features and labels are widened exactly).
     memo_bytes
         Transformed batches are kept (computed once, not every epoch) while their total size
         stays under this budget; later ones are recomputed on each access.
@@ -241,9 +262,11 @@ class DateBatches(Sequence[Batch]):
         dates: Sequence[pd.Timestamp],
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         *,
+        dtype: torch.dtype = torch.float32,
         memo_bytes: int = 512 * 2**20,
     ) -> None:
         self.ws = ws
+        self.dtype = dtype
         self.dates = list(dates)
         self.transform = transform
         self.memo_bytes = memo_bytes
@@ -257,12 +280,13 @@ class DateBatches(Sequence[Batch]):
         if i in self._memo:
             return self._memo[i]
         x_np, y_np = self.ws.batch(self.dates[i])
-        x = torch.from_numpy(x_np)
+        x = torch.from_numpy(x_np).to(self.dtype)
+        y = torch.from_numpy(y_np).to(self.dtype)
         if self.transform is None:
-            return x, torch.from_numpy(y_np)
+            return x, y
         with torch.no_grad():
             x = self.transform(x)
-        batch = (x, torch.from_numpy(y_np))
+        batch = (x, y)
         size = x.element_size() * x.nelement()
         if self._memo_used + size <= self.memo_bytes:
             self._memo[i] = batch
@@ -334,7 +358,8 @@ class WindowModel:
 
 
 def _build(config: GanGruConfig) -> tuple[GRUFactorModel, GAN]:
-    """Fresh models with seeded initial weights (the GRU's are the same for both kinds)."""
+    """Fresh models with seeded initial weights (the GRU's are the same for both kinds), in
+    the preset's dtype (initialized in float32, then widened)."""
     n = len(FEATURE_NAMES)
     seed_everything(config.seed)
     gru = GRUFactorModel(n_features=n, hidden=config.gru_hidden, mlp=config.mlp)
@@ -348,7 +373,7 @@ def _build(config: GanGruConfig) -> tuple[GRUFactorModel, GAN]:
         ),
         CNNDiscriminator(n_features=n, channels=config.disc_channels),
     )
-    return gru, gan
+    return gru.to(config.torch_dtype), gan.to(config.torch_dtype)
 
 
 def _split(
@@ -459,7 +484,7 @@ def fit_window(
     if kind == "gan_gru":
         gan_res = train_gan(
             gan,
-            batches=DateBatches(ws, list(train_d)),
+            batches=DateBatches(ws, list(train_d), dtype=config.torch_dtype),
             epochs=config.gan_epochs,
             lr=config.gan_lr,
             seed=config.seed,
@@ -472,8 +497,8 @@ def fit_window(
         transform = gan.generator
     res = train(
         gru,
-        train_batches=DateBatches(ws, list(train_d), transform),
-        valid_batches=DateBatches(ws, list(valid_d), transform),
+        train_batches=DateBatches(ws, list(train_d), transform, dtype=config.torch_dtype),
+        valid_batches=DateBatches(ws, list(valid_d), transform, dtype=config.torch_dtype),
         loss_fn=ic_loss,
         lr=config.lr,
         max_epochs=config.max_epochs,
@@ -514,8 +539,9 @@ def fit_window(
 def predict(model: WindowModel, ws: WindowSet, date: str | pd.Timestamp) -> pd.Series:
     """pRet of every eligible stock on ``date`` (labels not needed), indexed by code."""
     x_np, _ = ws.batch(date, labelled=False)
+    dtype = next(model.gru.parameters()).dtype  # the preset's
     with deterministic(1), torch.no_grad():
-        x = torch.from_numpy(x_np)
+        x = torch.from_numpy(x_np).to(dtype)
         if model.generator is not None:
             x = model.generator(x)
         out = model.gru(x).numpy().astype(float) if len(x_np) else np.empty(0)

@@ -8,7 +8,8 @@
   t-statistic, turnover of the top quintile, maximum drawdown), per combination method;
 - :func:`per_window`: the same IC statistics for each training window's own prediction;
 - :func:`cumulative_pure`: cumulative pure factor return of each model;
-- stability: :func:`h_res_sums` (row / column sums of H_res), :func:`dispersion` (how much
+- stability: :func:`h_res_sums` (row / column sums of H_res; :func:`show_h_res_sums` prints
+  the errors as bounds), :func:`dispersion` (how much
   the windows' and consecutive retrainings' predictions disagree), :func:`noise_sensitivity`
   (correlation of the prediction with itself under injected Gaussian noise and fat-tailed
   outliers), :func:`training_curves`;
@@ -48,6 +49,7 @@ __all__ = [
     "plot_cumulative",
     "plot_training",
     "prepare",
+    "show_h_res_sums",
     "training_curves",
 ]
 
@@ -262,6 +264,37 @@ def h_res_sums(res: BarraMLResult) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows).set_index(["window", "layer"])
+
+
+#: Sum errors of H_res below this are printed as a bound, not as digits (float32 rounding).
+SUM_ERROR_BOUND = 1e-6
+
+
+def _bound_or_digits(value: float, bound: float) -> str:
+    """``"< 1e-6"`` for a value under ``bound``, else the value in scientific notation."""
+    if value < bound:
+        mantissa, exponent = f"{bound:.0e}".split("e")
+        return f"< {mantissa}e{int(exponent)}"
+    return f"{value:.1e}"
+
+
+def show_h_res_sums(frame: pd.DataFrame, *, bound: float = SUM_ERROR_BOUND) -> pd.DataFrame:
+    """:func:`h_res_sums` for display: sum errors under ``bound`` as ``"< 1e-6"``.
+
+    Notes
+    -----
+    The Sinkhorn iterations run in float32 (SPEC §4), whose unit roundoff is
+    :math:`2^{-24} \approx 6 \times 10^{-8}`: a row or column sum of four entries is exact up
+    to a few of those, and which multiple comes out depends on the CPU's instruction set (the
+    order of the additions), not on the model. Below ``bound`` the digits carry no
+    information, so only the bound is shown; a larger error (a projection that did not
+    converge) is printed as a number.
+    """
+    out = frame.copy().astype(object)
+    for col in ("max |row sum - 1|", "max |col sum - 1|"):
+        out[col] = [_bound_or_digits(float(v), bound) for v in frame[col]]
+    out["mean diagonal"] = [f"{float(v):.4f}" for v in frame["mean diagonal"]]
+    return out
 
 
 def dispersion(res: BarraMLResult) -> pd.DataFrame:
