@@ -116,6 +116,8 @@ class Case:
     interrupt_when
         Send SIGINT as soon as a file matching this glob (relative to the sandbox base) exists,
         e.g. a kernel's connection file: the interrupt then lands at a known step.
+    interrupt_with
+        The signal sent (default SIGINT, as Ctrl-C; SIGTERM as ``kill``).
     close_stdout
         Pipe the output into a reader that closes after the first line.
     """
@@ -129,6 +131,7 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     interrupt_after: float | None = None
     interrupt_when: str | None = None
+    interrupt_with: signal.Signals = signal.SIGINT
     close_stdout: bool = False
 
 
@@ -613,7 +616,17 @@ RUN_ERRORS: list[Case] = [
         (*RUN, "--as-of", "2024-02-08"),
         "interrupted",
         rc=130,
-        interrupt_when="files/tmp/*.json",  # the kernel's connection file: the kernel has started
+        interrupt_when="files/tmp/quantbook-kernels-*/*.json",  # the kernel has started
+        env={"TMPDIR": "{files}/tmp"},  # a kernel connection file left there is a change
+        setup=_tmpdir,
+    ),
+    Case(
+        "env-sigterm-run",
+        (*RUN, "--as-of", "2024-02-08"),
+        "terminated",
+        rc=143,
+        interrupt_with=signal.SIGTERM,
+        interrupt_when="files/tmp/quantbook-kernels-*/*.json",  # the kernel has started
         env={"TMPDIR": "{files}/tmp"},  # a kernel connection file left there is a change
         setup=_tmpdir,
     ),
@@ -858,7 +871,7 @@ def run_case(case: Case, sb: Sandbox) -> tuple[int, str]:
         else:
             time.sleep(case.interrupt_after or 0.0)
         assert proc.poll() is None, f"{case.id}: the command ended before the interrupt"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(case.interrupt_with)
         out, _ = proc.communicate(timeout=600)
         return proc.returncode, out.decode(errors="replace")
     res = subprocess.run(cmd, cwd=sb.base, env=env, capture_output=True, timeout=600, check=False)

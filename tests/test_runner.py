@@ -342,3 +342,29 @@ def test_closed_output_pipe_exits_quietly(book: SharedBook) -> None:
     os.close(write)
     assert proc.returncode == cli.EXIT_BROKEN_PIPE, proc.stderr.decode()
     assert proc.stderr.decode() == ""
+
+
+def test_connection_files_of_killed_runs_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed with SIGKILL leaves its kernel's connection file (ports and an HMAC key);
+    the next run removes the files of dead processes and nothing else."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from quantbook.runner import kernel_folder, remove_dead_connection_files
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = kernel_folder()
+    assert folder.parent == tmp_path and folder.stat().st_mode & 0o077 == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = folder / f"kernel-{dead.pid}-0123456789ab.json"
+    live = folder / f"kernel-{os.getpid()}-0123456789ab.json"
+    other = folder / "notes.json"
+    for f in (left, live, other):
+        f.write_text("{}")
+    assert remove_dead_connection_files() == [left]
+    assert not left.exists() and live.exists() and other.exists()

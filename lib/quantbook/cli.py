@@ -34,6 +34,8 @@ from quantbook.errors import QuantbookError
 
 #: Exit status after Ctrl-C (128 + SIGINT), as a shell reports it.
 EXIT_INTERRUPTED = 130
+#: Exit status after SIGTERM (128 + SIGTERM), as a shell reports it.
+EXIT_TERMINATED = 143
 #: Exit status when the reader of the output went away (128 + SIGPIPE), as ``yes | head`` gives.
 EXIT_BROKEN_PIPE = 141
 
@@ -65,20 +67,13 @@ def _replacement_note(previous: Path | None) -> str | None:
     )
 
 
-def _exit_on_sigterm() -> None:
-    """Make SIGTERM leave like an exception, so that a store writer removes its temporary folder.
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``): raised in the main thread like Ctrl-C, so that the same clean-up runs
+    (a store writer removes its temporary folder, a run stops its kernel)."""
 
-    Notes
-    -----
-    The exit status is 143 (128 + SIGTERM). A SIGKILL cannot be caught: its temporary folder is
-    removed by the next build or import of the same name
-    (:func:`quantbook.data.store.stale_temp_folders`).
-    """
 
-    def _terminate(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _terminate)
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated()
 
 
 def _cmd_data_build(args: argparse.Namespace) -> int:
@@ -93,7 +88,6 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
 
     name = args.name or args.preset
     previous = check_target(name, source="synthetic", replace=args.replace)
-    _exit_on_sigterm()
     from quantbook.data.sources.synthetic import build_store
 
     t0 = time.perf_counter()
@@ -119,7 +113,6 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
     from quantbook.data.store import check_target
 
     previous = check_target(args.name, source="files", replace=args.replace)
-    _exit_on_sigterm()
     from quantbook.data.sources.files import import_files
 
     store = import_files(
@@ -366,11 +359,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     -----
     Exit status: 0 on success; 1 with one line ``quantbook: error: ...`` for a user's mistake or
     an environment fault (a missing file, a full or read-only disk); 2 for a usage error
-    (argparse); 130 after Ctrl-C (the run in progress is abandoned, its kernel stopped and
-    nothing half-written kept); 141 when the reader of the output goes away (``quantbook ... |
+    (argparse); 130 after Ctrl-C and 143 after SIGTERM (the work in progress is abandoned, a
+    run's kernel stopped, a store's temporary folder removed, nothing half-written kept); 141 when the reader of the output goes away (``quantbook ... |
     head -1``), quietly, as a command killed by SIGPIPE.
     """
     try:
+        signal.signal(signal.SIGTERM, _raise_terminated)
         parser = build_parser()
         args = parser.parse_args(argv)
         try:
@@ -385,6 +379,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         finally:
             sys.stdout.flush()
+    except Terminated:
+        print("quantbook: terminated; nothing was left half-written", file=sys.stderr, flush=True)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("quantbook: interrupted; nothing was left half-written", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED

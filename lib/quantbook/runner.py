@@ -31,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import weakref
@@ -44,7 +45,7 @@ import pandas as pd
 import yaml
 from jupyter_client.manager import AsyncKernelManager
 
-from quantbook.data.store import Store, open_store, repo_root
+from quantbook.data.store import Store, open_store, pid_alive, repo_root
 from quantbook.errors import QuantbookError
 
 __all__ = [
@@ -513,11 +514,44 @@ def _finalize(nb: nbformat.NotebookNode, *, report: str, as_of: str, paths: Book
 _KERNELS: weakref.WeakSet[AsyncKernelManager] = weakref.WeakSet()
 
 
+def kernel_folder() -> Path:
+    """The folder of this user's run kernels' connection files (ports and an HMAC key).
+
+    ``<tempdir>/quantbook-kernels-<uid>``, readable by its owner only. A file is named
+    ``kernel-<pid>-<hex>.json`` after the process that started the kernel, so that files left by
+    a run that was killed (SIGTERM, SIGKILL: no clean-up can run then) are recognized and
+    removed by the next run (:func:`remove_dead_connection_files`).
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    folder = Path(tempfile.gettempdir()) / f"quantbook-kernels-{uid}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def remove_dead_connection_files(folder: Path | None = None) -> list[Path]:
+    """Remove the connection files of :func:`kernel_folder` whose run process no longer runs.
+
+    Returns the removed files. Files of live processes and files not named
+    ``kernel-<pid>-<hex>.json`` are left alone.
+    """
+    removed = []
+    for f in (folder or kernel_folder()).glob("kernel-*-*.json"):
+        pid = f.name.split("-")[1]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            f.unlink(missing_ok=True)
+            removed.append(f)
+    return removed
+
+
 class _RunKernelManager(AsyncKernelManager):
-    """The kernel manager of a run: remembered, so that an interrupted run can stop its kernel."""
+    """The kernel manager of a run: remembered, so that an interrupted run can stop its kernel;
+    its connection file lies in :func:`kernel_folder` under the run's process id."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if not self.connection_file:
+            name = f"kernel-{os.getpid()}-{uuid.uuid4().hex[:12]}.json"
+            self.connection_file = str(kernel_folder() / name)
         _KERNELS.add(self)
 
 
@@ -554,6 +588,7 @@ def _execute(
     from papermill.exceptions import PapermillExecutionError, strip_color
 
     os.environ["MPLBACKEND"] = "Agg"
+    remove_dead_connection_files()
     try:
         nb: nbformat.NotebookNode = pm.execute_notebook(
             str(source),

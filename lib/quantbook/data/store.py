@@ -526,7 +526,7 @@ def check_target(
     return path
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this host (a process of another user counts)."""
     if pid <= 0:
         return False
@@ -559,7 +559,7 @@ def stale_temp_folders(name: str, *, root: Path | None = None) -> list[Path]:
             pid, mark_host = int(mark["pid"]), str(mark["host"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if p.is_dir() and not p.is_symlink() and mark_host == host and not _pid_alive(pid):
+        if p.is_dir() and not p.is_symlink() and mark_host == host and not pid_alive(pid):
             out.append(p)
     return out
 
