@@ -561,11 +561,24 @@ def test_unreadable_files_are_named_with_the_cause(tmp_path: Path) -> None:
         "ts_code,trade_date,open,high,low,close,pre_close,vol,amount\n"
     )
     with pytest.raises(InputFileError, match=r"000001\.SZ\.csv: header only, no rows"):
-        imported([folder], tmp_path / "data", mapping="tushare_daily")
+        imported([folder / "000001.SZ.csv"], tmp_path / "data", mapping="tushare_daily")
     (folder / "000001.SZ.csv").write_bytes(b"")
     with pytest.raises(InputFileError, match=r"000001\.SZ\.csv: the file is empty"):
         imported([folder], tmp_path / "data", mapping=None)
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+def test_a_header_only_file_among_others_is_skipped_with_a_finding(tmp_path: Path) -> None:
+    """A per-stock export of a stock suspended for the whole period holds only its header."""
+    folder = write_tushare(tmp_path / "in")
+    (folder / "000002.SZ.csv").write_text(
+        "ts_code,trade_date,open,high,low,close,pre_close,vol,amount\n"
+    )
+    store = imported([folder], tmp_path / "data", mapping="tushare_daily")
+    report = store.validation_report()
+    row = report[report["rule"] == "header_only_file"]
+    assert row["count"].tolist() == [1] and "000002.SZ.csv" in row["example"].iloc[0]
+    assert "000002.SZ" not in set(store.read("daily_bars")["code"])
 
 
 def test_detection_names_a_near_miss_mapping_and_its_missing_columns(tmp_path: Path) -> None:

@@ -117,6 +117,10 @@ class InputFileError(QuantbookError):
     """An input file cannot be read: empty, header only, damaged, or in an unknown encoding."""
 
 
+class HeaderOnlyFileError(InputFileError):
+    """An input file holds a header and no rows (skipped, with a finding, when others have rows)."""
+
+
 class UnclassifiedIndustryWarning(UserWarning):
     """Industry records whose code maps to no SW2021 level-1 industry were left unclassified."""
 
@@ -541,6 +545,8 @@ def read_source_file(path: Path, src: SourceSpec, *, log: ImportLog | None = Non
     raw, encoding = _read_raw(path, src)
     if raw.empty:
         what = "no rows" if len(raw.columns) else "no columns and no rows"
+        if encoding and len(raw.columns):
+            raise HeaderOnlyFileError(f"{path}: header only, no rows")
         raise InputFileError(f"{path}: header only, {what}" if encoding else f"{path}: {what}")
     if log is not None and encoding is not None and encoding not in ("utf-8-sig", "utf-8"):
         log.encodings[str(path)] = encoding
@@ -1647,13 +1653,25 @@ def _read_all(
     assigned: Mapping[Path, SourceSpec], spec: MappingSpec, log: ImportLog, progress: bool
 ) -> dict[str, pd.DataFrame]:
     by_source: dict[int, list[pd.DataFrame]] = {}
+    header_only: dict[str, list[HeaderOnlyFileError]] = {}
     bar = _progress(list(assigned), progress, "reading", "file")
     for f in bar:
         bar.set_postfix_str(f.name)
         src = assigned[f]
-        df = read_source_file(f, src, log=log)
+        try:
+            df = read_source_file(f, src, log=log)
+        except HeaderOnlyFileError as e:  # e.g. a stock suspended for the whole export
+            header_only.setdefault(src.table, []).append(e)
+            continue
         df["_file"] = f.name
         by_source.setdefault(spec.sources.index(src), []).append(df)
+    if header_only and not by_source:
+        raise next(iter(header_only.values()))[0]
+    for table_name, errors in header_only.items():
+        names = ", ".join(str(e).split(": header only")[0] for e in errors[:5])
+        log.findings.append(
+            Finding(table_name, "header_only_file", "", len(errors), f"no rows, skipped: {names}")
+        )
     by_table: dict[str, list[pd.DataFrame]] = {}
     for i, frames in sorted(by_source.items()):
         src = spec.sources[i]
