@@ -317,8 +317,8 @@ def test_parameter_types_follow_the_notebook_defaults() -> None:
             check_parameter_types(bad, defaults, report="r")
 
 
-def test_closed_output_pipe_exits_quietly(book: SharedBook) -> None:
-    """``quantbook ... | head -1`` with the reader gone: exit 141, nothing on stderr."""
+def test_closed_output_pipe_is_one_line(book: SharedBook) -> None:
+    """``quantbook ... | head -1`` with the reader gone: exit 1, one line on stderr, no traceback."""
     import os
     import subprocess
     import sys
@@ -340,8 +340,9 @@ def test_closed_output_pipe_exits_quietly(book: SharedBook) -> None:
         check=False,
     )
     os.close(write)
-    assert proc.returncode == cli.EXIT_BROKEN_PIPE, proc.stderr.decode()
-    assert proc.stderr.decode() == ""
+    assert proc.returncode == cli.EXIT_BROKEN_PIPE == 1, proc.stderr.decode()
+    err = proc.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and "quantbook: error: the output was closed" in err[0], err
 
 
 def test_connection_files_of_killed_runs_are_removed(

@@ -36,8 +36,9 @@ from quantbook.errors import QuantbookError
 EXIT_INTERRUPTED = 130
 #: Exit status after SIGTERM (128 + SIGTERM), as a shell reports it.
 EXIT_TERMINATED = 143
-#: Exit status when the reader of the output went away (128 + SIGPIPE), as ``yes | head`` gives.
-EXIT_BROKEN_PIPE = 141
+#: Exit status when the reader of the output went away (``quantbook ... | head -1``): an
+#: environment fault like a full disk, said in one line on stderr.
+EXIT_BROKEN_PIPE = 1
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -358,10 +359,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Notes
     -----
     Exit status: 0 on success; 1 with one line ``quantbook: error: ...`` for a user's mistake or
-    an environment fault (a missing file, a full or read-only disk); 2 for a usage error
-    (argparse); 130 after Ctrl-C and 143 after SIGTERM (the work in progress is abandoned, a
-    run's kernel stopped, a store's temporary folder removed, nothing half-written kept); 141 when the reader of the output goes away (``quantbook ... |
-    head -1``), quietly, as a command killed by SIGPIPE.
+    an environment fault (a missing file, a full or read-only disk, the reader of the output gone
+    as in ``quantbook ... | head -1``); 2 for a usage error (argparse); 130 after Ctrl-C and 143
+    after SIGTERM (the work in progress is abandoned, a run's kernel stopped, a store's temporary
+    folder removed, nothing half-written kept).
     """
     try:
         signal.signal(signal.SIGTERM, _raise_terminated)
@@ -387,6 +388,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _quiet_stdout()
+        print(
+            "quantbook: error: the output was closed before the command finished writing it "
+            "(broken pipe, e.g. '| head'); what the command wrote to disk is complete",
+            file=sys.stderr,
+            flush=True,
+        )
         return EXIT_BROKEN_PIPE
 
 
