@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from quantbook.data import TradingCalendar
-from quantbook.data.schema import SW_L1, TABLES
+from quantbook.data.schema import TABLES
 from quantbook.data.sources.synthetic import bonds, etfs, indices
+from quantbook.data.vocabulary import SW_L1
 
 N_STOCKS = 300
 N_SESSIONS = 500

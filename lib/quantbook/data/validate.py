@@ -64,10 +64,10 @@ from quantbook.data.schema import (
     CHINEXT_REFORM_DATE,
     MINUTES_PER_DAY,
     ST_LIMIT,
-    SW_L1,
     TableSpec,
     table,
 )
+from quantbook.data.vocabulary import SW_L1
 
 if TYPE_CHECKING:
     from quantbook.data.store import Store

@@ -53,7 +53,7 @@ from quantbook.evaluation.stats import (
     sharpe_ratio,
     win_rate,
 )
-from quantbook.factors.preprocess import (
+from quantbook.preprocess import (
     cap_weighted_zscore,
     neutralize,
     preprocess_factor,

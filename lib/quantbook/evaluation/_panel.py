@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quantbook.factors.preprocess import _values, _warn_dates
+from quantbook.preprocess import _values, _warn_dates
 
 __all__ = ["bool_mask", "evaluation_sample", "warn_dates"]
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from quantbook.evaluation.stats import MissingPeriodsWarning
-from quantbook.factors.preprocess import DegenerateCrossSectionWarning, TooFewStocksWarning
+from quantbook.preprocess import DegenerateCrossSectionWarning, TooFewStocksWarning
 
 __all__ = ["DegenerateCrossSectionWarning", "MissingPeriodsWarning", "TooFewStocksWarning"]

@@ -17,7 +17,7 @@ from quantbook.evaluation.stats import (
     one_side_turnover,
     win_rate,
 )
-from quantbook.factors.preprocess import TooFewStocksWarning, _values
+from quantbook.preprocess import TooFewStocksWarning, _values
 
 __all__ = [
     "GroupReturns",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from quantbook.evaluation._panel import evaluation_sample, warn_dates
-from quantbook.factors.preprocess import DegenerateCrossSectionWarning, TooFewStocksWarning
+from quantbook.preprocess import DegenerateCrossSectionWarning, TooFewStocksWarning
 
 __all__ = [
     "ICIR",

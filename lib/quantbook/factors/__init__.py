@@ -1,11 +1,10 @@
-"""Factors: cross-sectional preprocessing (winsorize, standardize, neutralize) and factor
-definitions.
+"""Factor definitions (behavior factors, the GAN+GRU factor) and their on-disk cache.
 
-Only :mod:`quantbook.factors.preprocess` is imported here, so that factor modules may import
-:mod:`quantbook.evaluation` (which re-exports the preprocessing) without an import cycle.
+The cross-sectional preprocessing (winsorize, standardize, neutralize) lives one layer down in
+:mod:`quantbook.preprocess`; it is re-exported here for convenience.
 """
 
-from quantbook.factors.preprocess import (
+from quantbook.preprocess import (
     MAD_NORMAL_SCALE,
     DegenerateCrossSectionWarning,
     TooFewStocksWarning,

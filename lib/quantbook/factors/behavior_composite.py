@@ -20,7 +20,7 @@ import pandas as pd
 
 from quantbook.data.calendar import DateLike
 from quantbook.evaluation.ic import rank_ic_series, rolling_icir
-from quantbook.factors.preprocess import (
+from quantbook.preprocess import (
     DegenerateCrossSectionWarning,
     TooFewStocksWarning,
     neutralize,

@@ -15,7 +15,7 @@ December 31):
 3. every month-end *m* from *R* until the next retraining date is predicted by the models of
    *R*; the factor is the prediction winsorized, z-scored, neutralized against industry
    dummies and ln(float market cap), and z-scored again
-   (:func:`quantbook.factors.preprocess.preprocess_factor`).
+   (:func:`quantbook.preprocess.preprocess_factor`).
 
 Trained models are cached under ``data/<store>/cache/gan_gru/models`` keyed by the kind,
 the preset's configuration, *R*, the store fingerprint and the code versions, so a rerun
@@ -42,7 +42,6 @@ import pandas as pd
 import torch
 
 from quantbook.data.store import Store
-from quantbook.factors.preprocess import preprocess_factor
 from quantbook.features.price_volume import (
     FEATURE_NAMES,
     FEATURES_VERSION,
@@ -56,6 +55,7 @@ from quantbook.models.cache import ModelCache, cache_key
 from quantbook.models.gan import GAN, CNNDiscriminator, LSTMGenerator, train_gan
 from quantbook.models.gru import GRUFactorModel, ic_loss
 from quantbook.models.training import Batch, deterministic, seed_everything, train
+from quantbook.preprocess import preprocess_factor
 
 __all__ = [
     "KINDS",

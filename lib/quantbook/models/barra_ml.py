@@ -40,12 +40,12 @@ import pandas as pd
 import torch
 
 from quantbook.data.store import Store
-from quantbook.factors.preprocess import neutralize, zscore
 from quantbook.models.cache import ModelCache, cache_key
 from quantbook.models.executor import Executor, default_executor
 from quantbook.models.mhc import MHCMLP
 from quantbook.models.mlp import ResidualMLP
 from quantbook.models.training import seed_everything, train
+from quantbook.preprocess import neutralize, zscore
 from quantbook.risk import RiskModelResult, fit, pure_factor_return
 
 __all__ = [

@@ -54,7 +54,7 @@ from quantbook.factors.behavior import (
 )
 from quantbook.factors.behavior_composite import CompositeResult, composite_factor
 from quantbook.factors.behavior_data import MonthlyPanel, load_monthly_panel
-from quantbook.factors.preprocess import (
+from quantbook.preprocess import (
     DegenerateCrossSectionWarning,
     TooFewStocksWarning,
     winsorize_mad,

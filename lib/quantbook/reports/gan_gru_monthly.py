@@ -36,8 +36,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from quantbook import plotting
-from quantbook.data.schema import SW_L1
 from quantbook.data.store import Store
+from quantbook.data.vocabulary import SW_L1
 from quantbook.evaluation import (
     assign_groups,
     forward_returns,

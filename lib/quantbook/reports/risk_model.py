@@ -29,8 +29,8 @@ from matplotlib.figure import Figure
 
 from quantbook import plotting
 from quantbook.data.calendar import DateLike, SnappedDateWarning
-from quantbook.data.schema import SW_L1
 from quantbook.data.store import Store
+from quantbook.data.vocabulary import SW_L1
 from quantbook.reports import Metrics
 from quantbook.risk import (
     STYLE_NAMES,

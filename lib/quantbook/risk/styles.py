@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from quantbook.data.calendar import DateLike
 from quantbook.data.store import DataUnavailableError, Store
+from quantbook.data.vocabulary import STYLE_NAMES
 from quantbook.risk._panels import (
     BarPanels,
     ew_window_sum,
@@ -68,24 +69,6 @@ __all__ = [
     "wls_residual",
 ]
 
-#: The 15 styles, in model order; the simulator's truth tables use the same names.
-STYLE_NAMES: tuple[str, ...] = (
-    "size",
-    "midcap",
-    "beta",
-    "residual_volatility",
-    "momentum",
-    "short_term_reversal",
-    "liquidity",
-    "book_to_price",
-    "earnings_yield",
-    "dividend_yield",
-    "growth",
-    "leverage",
-    "profitability",
-    "investment",
-    "earnings_variability",
-)
 
 #: Descriptors of each style and their combination weights (CNE5 weights where CNE5 gives
 #: them, renormalized over the descriptors we have; equal weights otherwise).

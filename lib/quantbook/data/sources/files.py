@@ -66,7 +66,7 @@ from tqdm.auto import tqdm
 
 from quantbook.data.calendar import TradingCalendar
 from quantbook.data.codes import Bare, CodeFormatError, board_of, normalize_code
-from quantbook.data.schema import SW_L1, TABLES, TableSpec, table
+from quantbook.data.schema import TABLES, TableSpec, table
 from quantbook.data.store import Store, StoreWriter, check_target, one_line
 from quantbook.data.validate import (
     NEW_LISTING_DAYS,
@@ -78,6 +78,7 @@ from quantbook.data.validate import (
     limit_prices,
     session_positions,
 )
+from quantbook.data.vocabulary import SW_L1
 from quantbook.errors import QuantbookError
 
 #: Folder of the mappings shipped with the package.

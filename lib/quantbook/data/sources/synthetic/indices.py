@@ -46,7 +46,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from quantbook.data.schema import SW_L1
+from quantbook.data.vocabulary import SW_L1
 
 #: Rank cut-offs of the SPEC are stated for a 5,000-stock universe.
 REFERENCE_UNIVERSE = 5000
@@ -103,7 +103,7 @@ STYLE_INDICES: tuple[StyleIndex, ...] = (
     StyleIndex("930914.CSI", "CSI 800 Momentum", "style_momentum", "momentum", True),
 )
 
-#: Shenwan 2021 level-1 index codes by 2-digit industry code (see ``schema.SW_L1``).
+#: Shenwan 2021 level-1 index codes by 2-digit industry code (see ``vocabulary.SW_L1``).
 SW_INDEX: dict[str, str] = {
     "11": "801010.SI",
     "22": "801030.SI",

@@ -36,7 +36,7 @@ from quantbook.data.sources.synthetic.intraday import aggregate, day_rng, minute
 from quantbook.data.sources.synthetic.presets import Effects
 from quantbook.data.sources.synthetic.universe import INDUSTRIES, Universe
 from quantbook.data.validate import board_index, limit_fraction, round_price
-from quantbook.risk.styles import STYLE_NAMES
+from quantbook.data.vocabulary import STYLE_NAMES
 
 #: The 15 styles in model order (the risk model's names, so truth and estimates line up).
 STYLES: tuple[str, ...] = STYLE_NAMES

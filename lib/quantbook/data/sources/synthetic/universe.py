@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quantbook.data.schema import SW_L1
+from quantbook.data.vocabulary import SW_L1
 
 STAR_OPEN = pd.Timestamp("2019-07-22")
 BSE_OPEN = pd.Timestamp("2021-11-15")
