@@ -38,15 +38,27 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import nbformat
 import pandas as pd
 import yaml
 from jupyter_client.manager import AsyncKernelManager
 
-from quantbook.data.store import Store, open_store, pid_alive, repo_root
+from quantbook import site
+from quantbook.book import (
+    REPORT_NAME_RE,
+    BookPaths,
+    ParameterError,
+    ScheduleEntry,
+    load_schedule,
+    load_yaml,
+    plain_values,
+)
+from quantbook.data.store import Store, open_store, pid_alive
 from quantbook.errors import QuantbookError
+from quantbook.provenance import stale_reason
+from quantbook.site import MetricsError, Run
 
 __all__ = [
     "AsOfError",
@@ -76,65 +88,12 @@ KERNEL = "python3"
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 DATE_FMT = "%Y-%m-%d"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 Notify = Callable[[str], None]
 
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-# -- paths -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BookPaths:
-    """Where a book's sources and outputs live, relative to its root (the repository root)."""
-
-    root: Path
-
-    @classmethod
-    def at(cls, root: str | os.PathLike[str] | None = None) -> BookPaths:
-        return cls(Path(root).resolve() if root is not None else repo_root())
-
-    @property
-    def notebooks(self) -> Path:
-        return self.root / "notebooks"
-
-    @property
-    def params(self) -> Path:
-        return self.root / "params"
-
-    @property
-    def schedule(self) -> Path:
-        return self.params / "schedule.yml"
-
-    @property
-    def book(self) -> Path:
-        return self.root / "book"
-
-    @property
-    def reports(self) -> Path:
-        return self.book / "reports"
-
-    @property
-    def html(self) -> Path:
-        return self.book / "_build" / "html"
-
-    def notebook(self, report: str) -> Path:
-        return self.notebooks / f"{report}.ipynb"
-
-    def params_file(self, report: str, variant: str | None = None) -> Path:
-        return self.params / (f"{report}.{variant}.yml" if variant else f"{report}.yml")
-
-    def output(self, report: str, as_of: str) -> Path:
-        return self.reports / report / f"{as_of}.ipynb"
-
-    def metrics(self, report: str, as_of: str) -> Path:
-        return self.reports / report / f"{as_of}.metrics.json"
-
-    def report_names(self) -> list[str]:
-        """Reports with a notebook under ``notebooks/``."""
-        return sorted(p.stem for p in self.notebooks.glob("*.ipynb") if _NAME_RE.match(p.stem))
 
 
 # -- errors and results ---------------------------------------------------------------------------
@@ -188,10 +147,6 @@ class ReportFailedError(RuntimeError):
 
 class BookBuildError(RuntimeError):
     """jupyter-book failed (a warning is an error)."""
-
-
-class ParameterError(QuantbookError, ValueError):
-    """A report parameter is malformed, unknown or of the wrong type."""
 
 
 class PageWriteError(QuantbookError, OSError):
@@ -257,52 +212,13 @@ class BookResult:
 
 
 # -- parameters -----------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """YAML values as papermill can inject them: dates become ISO strings."""
-    if isinstance(value, dt.datetime):
-        return (
-            value.date().isoformat()
-            if value == dt.datetime.combine(value.date(), dt.time())
-            else value.isoformat()
-        )
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A YAML mapping (empty file -> ``{}``), dates as ISO strings."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"parameter file {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ParameterError(f"{p}:{where}: malformed YAML: {problem}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParameterError(f"cannot read parameter file {p}: {e}") from None
-    if not isinstance(data, dict):
-        raise ParameterError(
-            f"{p}: expected a mapping of parameters (key: value lines), got {type(data).__name__}"
-        )
-    out: dict[str, Any] = _plain(data)
-    return out
-
-
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """``["k=v", ...]`` -> ``{k: yaml(v)}``: ``-p n=5`` gives 5, ``-p x=abc`` gives "abc"."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
-        if not sep or not _NAME_RE.match(key):
+        if not sep or not REPORT_NAME_RE.match(key):
             raise ValueError(
                 f"bad parameter {item!r}: expected key=value with a Python identifier as key"
             )
@@ -310,7 +226,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        out[key] = _plain(value)
+        out[key] = plain_values(value)
     return out
 
 
@@ -667,7 +583,7 @@ def run_report(
     """
     paths = BookPaths.at(root)
     source = paths.notebook(report)
-    if not _NAME_RE.match(report) or not source.is_file():
+    if not REPORT_NAME_RE.match(report) or not source.is_file():
         known = ", ".join(paths.report_names()) or "none"
         raise FileNotFoundError(f"no report notebook {source} (known reports: {known})")
     params = resolve_params(report, params_file=params_file, overrides=overrides, root=paths.root)
@@ -743,42 +659,6 @@ def run_report(
     )
 
 
-# -- schedule -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScheduleEntry:
-    """One report's schedule."""
-
-    report: str
-    calendar: Literal["monthly", "weekly"]
-    start: pd.Timestamp | None = None
-    last: int | None = None
-
-
-def load_schedule(root: str | os.PathLike[str] | None = None) -> list[ScheduleEntry]:
-    """Entries of ``params/schedule.yml`` (``reports: {name: {calendar, start, last}}``)."""
-    paths = BookPaths.at(root)
-    raw = load_yaml(paths.schedule)
-    reports = raw.get("reports") or {}
-    if not isinstance(reports, dict):
-        raise ValueError(
-            f"{paths.schedule}: 'reports' must be a mapping of report name -> schedule"
-        )
-    out = []
-    for name, spec in reports.items():
-        spec = spec or {}
-        cal = spec.get("calendar", "monthly")
-        if cal not in ("monthly", "weekly"):
-            raise ValueError(
-                f"{paths.schedule}: report {name!r}: calendar must be monthly or weekly, not {cal!r}"
-            )
-        last = spec.get("last")
-        if last is not None and (not isinstance(last, int) or last < 1):
-            raise ValueError(f"{paths.schedule}: report {name!r}: last must be a positive integer")
-        start = pd.Timestamp(spec["start"]) if spec.get("start") else None
-        out.append(ScheduleEntry(report=str(name), calendar=cal, start=start, last=last))
-    return out
-
-
 def due_runs(
     *,
     until: str | pd.Timestamp | None = None,
@@ -791,8 +671,6 @@ def due_runs(
     A page is stale when its metrics record the same store with another data fingerprint than
     the store's current one (:func:`quantbook.provenance.stale_reason`).
     """
-    from quantbook.provenance import stale_reason
-    from quantbook.site import MetricsError, Run
 
     paths = BookPaths.at(root)
     due: list[DueRun] = []
@@ -995,7 +873,6 @@ def build_book(
     goes into that folder too and is removed with it. Every published notebook is validated with
     nbformat first (:func:`check_pages`), so a corrupt one is named in one line.
     """
-    from quantbook import site
 
     paths = BookPaths.at(root)
     t0 = time.perf_counter()

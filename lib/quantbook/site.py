@@ -21,11 +21,10 @@ unreadable one is an error naming it (:class:`MetricsError`), never a page of bl
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,11 @@ from typing import Any
 import pandas as pd
 from matplotlib.dates import ConciseDateFormatter
 
-from quantbook.data.store import Store, StoreNotFoundError, open_store
+from quantbook.book import BookPaths, load_schedule
+from quantbook.data.info import describe
+from quantbook.data.store import StoreNotFoundError, open_store
 from quantbook.errors import QuantbookError
-
-_describe: Callable[[Store], str] | None
-try:  # written by another part of the project; the data page says so if it is missing
-    from quantbook.data.info import describe as _describe
-except ImportError:  # pragma: no cover - depends on the checkout
-    _describe = None
+from quantbook.provenance import stale_reason
 
 __all__ = [
     "MetricsError",
@@ -108,9 +104,7 @@ class Run:
         return data
 
 
-def _paths(root: str | os.PathLike[str] | None) -> Any:
-    from quantbook.runner import BookPaths
-
+def _paths(root: str | os.PathLike[str] | None) -> BookPaths:
     return BookPaths.at(root)
 
 
@@ -130,8 +124,6 @@ def list_runs(report: str, *, root: str | os.PathLike[str] | None = None) -> lis
 
 def report_names(root: str | os.PathLike[str] | None = None) -> list[str]:
     """Reports of the book: scheduled ones first, then other notebooks, then other run folders."""
-    from quantbook.runner import load_schedule
-
     paths = _paths(root)
     names: list[str] = []
     if paths.schedule.is_file():
@@ -174,11 +166,25 @@ def report_title(report: str, *, root: str | os.PathLike[str] | None = None) -> 
 
 def _headline(report: str) -> tuple[dict[str, str], dict[str, str]]:
     """``HEADLINE`` and ``HEADLINE_FORMATS`` of ``quantbook.reports.<report>`` (empty if none)."""
-    try:
-        mod = importlib.import_module(f"quantbook.reports.{report}")
-    except ImportError:
+    from quantbook.reports import (
+        behavior_monthly,
+        etf_weekly,
+        gan_gru_monthly,
+        market_overview,
+        risk_model,
+    )
+
+    modules = {
+        "behavior_monthly": behavior_monthly,
+        "etf_weekly": etf_weekly,
+        "gan_gru_monthly": gan_gru_monthly,
+        "market_overview": market_overview,
+        "risk_model": risk_model,
+    }
+    mod = modules.get(report)
+    if mod is None:
         return {}, {}
-    return dict(getattr(mod, "HEADLINE", {})), dict(getattr(mod, "HEADLINE_FORMATS", {}))
+    return dict(mod.HEADLINE), dict(mod.HEADLINE_FORMATS)
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -234,8 +240,7 @@ def _synthetic_note(runs: Sequence[Run]) -> str:
     )
 
 
-def _landing(root: Any, latest: Mapping[str, Run | None]) -> str:
-    paths = root
+def _landing(paths: BookPaths, latest: Mapping[str, Run | None]) -> str:
     lines = []
     runs = [r for r in latest.values() if r is not None]
     lines.append(_synthetic_note(runs))
@@ -281,7 +286,7 @@ def _headline_chart(report: str, runs: Sequence[Run]) -> bytes | None:
     return plotting.png_bytes(fig)
 
 
-def _archive(paths: Any, report: str, runs: Sequence[Run]) -> tuple[str, bytes | None]:
+def _archive(paths: BookPaths, report: str, runs: Sequence[Run]) -> tuple[str, bytes | None]:
     title = report_title(report, root=paths.root)
     heads, fmts = _headline(report)
     lines = [f"# {title}: archive\n\n"]
@@ -318,8 +323,6 @@ def _archive(paths: Any, report: str, runs: Sequence[Run]) -> tuple[str, bytes |
 
 def _fingerprint_note(name: str, fingerprint: str, runs: Sequence[Run]) -> str:
     """Whether every page made from store ``name`` records ``fingerprint``; else the stale ones."""
-    from quantbook.provenance import stale_reason
-
     used = [r for r in runs if r.metrics().get("provenance.data") == name]
     stale = [
         r for r in used if stale_reason(r.metrics(), data=name, fingerprint=fingerprint) is not None
@@ -375,18 +378,12 @@ def _store_section(name: str, runs: Sequence[Run] = ()) -> str:
         lines.append("Unavailable in this store:\n\n| Item | Reason |\n|---|---|\n")
         lines += [f"| `{k}` | {_cell(str(v))} |\n" for k, v in unavailable.items()]
         lines.append("\n")
-    if _describe is not None:
-        text = str(_describe(store)).rstrip()
-        lines.append(f"`quantbook data info {name}`:\n\n````text\n{text}\n````\n\n")
-    else:
-        lines.append(
-            "(The detailed description, `quantbook data info`, is not available: the module "
-            "`quantbook.data.info` is missing from this installation.)\n\n"
-        )
+    text = describe(store).rstrip()
+    lines.append(f"`quantbook data info {name}`:\n\n````text\n{text}\n````\n\n")
     return "".join(lines)
 
 
-def _data_page(paths: Any, stores: Sequence[str], runs: Sequence[Run] = ()) -> str:
+def _data_page(paths: BookPaths, stores: Sequence[str], runs: Sequence[Run] = ()) -> str:
     if stores:
         body = "".join(_store_section(s, runs) for s in stores)
     elif runs:
@@ -400,7 +397,7 @@ def _data_page(paths: Any, stores: Sequence[str], runs: Sequence[Run] = ()) -> s
     return text.replace("{{ data_description }}", body.rstrip() + "\n")
 
 
-def _toc(paths: Any, runs_by_report: Mapping[str, Sequence[Run]]) -> str:
+def _toc(paths: BookPaths, runs_by_report: Mapping[str, Sequence[Run]]) -> str:
     lines = [TOC_HEADER, "format: jb-book\n", "root: book/reports/index\n", "parts:\n"]
     lines.append("  - caption: Reports\n    chapters:\n")
     for name, runs in runs_by_report.items():
