@@ -16,8 +16,7 @@ import pytest
 from conftest import real_sample_dir
 from quantbook.data.info import describe
 from quantbook.data.sources.files import UnclassifiedIndustryWarning, import_files
-from quantbook.data.store import Store
-from quantbook.data.validate import revalidate_store
+from quantbook.data.store import Store, revalidate_store
 
 pytestmark = pytest.mark.real
 

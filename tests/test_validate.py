@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from quantbook.data.calendar import TradingCalendar
 from quantbook.data.schema import table
-from quantbook.data.store import StoreWriter
+from quantbook.data.store import StoreWriter, revalidate_store
 from quantbook.data.validate import (
     DataValidationError,
     Finding,
@@ -18,7 +18,6 @@ from quantbook.data.validate import (
     in_spells,
     limit_fraction,
     limit_prices,
-    revalidate_store,
     rolling_median_by_group,
     validate_table,
 )

@@ -137,8 +137,7 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_validate(args: argparse.Namespace) -> int:
-    from quantbook.data.store import open_store
-    from quantbook.data.validate import revalidate_store
+    from quantbook.data.store import open_store, revalidate_store
 
     store = open_store(args.name)
     report = revalidate_store(store)

@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 
 from quantbook.data.calendar import DateLike, TradingCalendar, calendar_record, outside_coverage
 from quantbook.data.schema import TABLES, TableSpec, table
-from quantbook.data.validate import Finding, coerce, validate_table
+from quantbook.data.validate import Finding, coerce, findings_frame, validate_table
 from quantbook.errors import QuantbookError
 
 FORMAT_VERSION = 1
@@ -743,3 +743,52 @@ class StoreWriter:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return Store(self.final)
+
+
+# -- validation of a whole store -------------------------------------------------------------------
+def store_context(store: Store) -> dict[str, Any]:
+    """The validation context of a store: its instruments and ST spells where it has them.
+
+    Parameters
+    ----------
+    store
+        An open store.
+
+    Returns
+    -------
+    dict
+        ``{"instruments": frame, "st_status": frame}`` for the tables the store holds, and
+        ``data_sessions``: the store's sessions outside the exchange calendar's range.
+    """
+    context: dict[str, Any] = {"data_sessions": store.data_sessions()}
+    for name in ("instruments", "st_status"):
+        if name in store.tables():
+            context[name] = store.read(name)
+    return context
+
+
+def revalidate_store(store: Store) -> pd.DataFrame:
+    """Re-read every table of a store, re-run the schema and domain rules, and report.
+
+    Parameters
+    ----------
+    store
+        An open store.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The soft findings (columns ``table, rule, column, count, example``).
+
+    Raises
+    ------
+    DataValidationError
+        If a table breaks a hard rule.
+    """
+    context = store_context(store)
+    findings: list[Finding] = []
+    for name in store.tables():
+        spec = table(name)
+        data = coerce(spec, read_parquet(store.path / f"{name}.parquet", store=store.name))
+        findings.extend(validate_table(spec, data, context=context))
+    return findings_frame(findings)

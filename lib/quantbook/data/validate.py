@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,9 +68,6 @@ from quantbook.data.schema import (
     table,
 )
 from quantbook.data.vocabulary import SW_L1
-
-if TYPE_CHECKING:
-    from quantbook.data.store import Store
 
 #: How many offending rows an error message shows.
 SHOW_ROWS = 5
@@ -1380,56 +1377,6 @@ def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
     out = pd.DataFrame([f.as_row() for f in findings], columns=list(REPORT_COLUMNS))
     out["count"] = out["count"].astype(np.int64)
     return out
-
-
-def store_context(store: Store) -> dict[str, Any]:
-    """The validation context of a store: its instruments and ST spells where it has them.
-
-    Parameters
-    ----------
-    store
-        An open store.
-
-    Returns
-    -------
-    dict
-        ``{"instruments": frame, "st_status": frame}`` for the tables the store holds, and
-        ``data_sessions``: the store's sessions outside the exchange calendar's range.
-    """
-    context: dict[str, Any] = {"data_sessions": store.data_sessions()}
-    for name in ("instruments", "st_status"):
-        if name in store.tables():
-            context[name] = store.read(name)
-    return context
-
-
-def revalidate_store(store: Store) -> pd.DataFrame:
-    """Re-read every table of a store, re-run the schema and domain rules, and report.
-
-    Parameters
-    ----------
-    store
-        An open store.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The soft findings (columns ``table, rule, column, count, example``).
-
-    Raises
-    ------
-    DataValidationError
-        If a table breaks a hard rule.
-    """
-    from quantbook.data.store import read_parquet
-
-    context = store_context(store)
-    findings: list[Finding] = []
-    for name in store.tables():
-        spec = table(name)
-        data = coerce(spec, read_parquet(store.path / f"{name}.parquet", store=store.name))
-        findings.extend(validate_table(spec, data, context=context))
-    return findings_frame(findings)
 
 
 _BAR_RULES: tuple[Rule, ...] = (check_trading_days, check_prices, check_nonnegative)
