@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from quantbook.data import Store
+from quantbook.data.store import DataUnavailableError
 from quantbook.reports import Metrics
 from quantbook.reports import etf_weekly as ew
 from quantbook.strategies import (
@@ -30,7 +31,9 @@ from quantbook.strategies import (
     load_inputs,
     run_all,
 )
-from quantbook.strategies.styles import StyleInputs
+from quantbook.strategies import styles as style_inputs
+from quantbook.strategies.market import load_market
+from quantbook.strategies.styles import StyleInputs, load_style_inputs
 
 SMOKE_TRAINING = {"window": 104, "min_train": 39}
 TRAINED = ("rotation", "balance", "bond")
@@ -190,6 +193,52 @@ def test_a_suspended_etf_is_not_traded(
             ].any()
     assert n_checked > 0, (
         "no held ETF was ever suspended on a rebalance date: the test checked nothing"
+    )
+
+
+def _style_pool(store: Store) -> tuple[list[pd.Timestamp], pd.DataFrame]:
+    market = load_market(store)
+    pool = market.info[market.info["category"].astype(str).isin(["broad", "size", "style"])]
+    return list(market.rebalance_dates), pool
+
+
+def test_style_inputs_say_what_the_risk_model_could_not_read(
+    smoke_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that cannot feed the risk model gives unavailable inputs naming the store."""
+    dates, pool = _style_pool(smoke_store)
+
+    def no_bars(*args: object, **kwargs: object) -> None:
+        raise DataUnavailableError("store 'smoke': daily_bars.float_shares is unavailable")
+
+    monkeypatch.setattr(style_inputs, "compute_styles", no_bars)
+    got = load_style_inputs(smoke_store, dates=dates, end=dates[-1], etfs=pool)
+    assert not got.ok and got.factor_returns.empty
+    assert got.unavailable is not None
+    assert "risk model cannot run on store 'smoke'" in got.unavailable
+    assert "float_shares is unavailable" in got.unavailable
+
+
+def test_style_inputs_let_a_bug_of_the_risk_model_through(
+    smoke_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the project's named data errors become "unavailable"; anything else propagates."""
+    dates, pool = _style_pool(smoke_store)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(style_inputs, "compute_styles", broken)
+    with pytest.raises(ZeroDivisionError):
+        load_style_inputs(smoke_store, dates=dates, end=dates[-1], etfs=pool)
+
+
+def test_style_inputs_need_a_complete_period(smoke_store: Store) -> None:
+    dates, pool = _style_pool(smoke_store)
+    first_week = smoke_store.calendar().period_ends("W")[0]
+    got = load_style_inputs(smoke_store, dates=dates, end=first_week, etfs=pool)
+    assert got.unavailable == (
+        f"store 'smoke' has no complete 'W' period of factor returns up to {first_week:%Y-%m-%d}"
     )
 
 

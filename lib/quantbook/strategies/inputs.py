@@ -18,6 +18,7 @@ import pandas as pd
 
 from quantbook.data.calendar import DateLike
 from quantbook.data.store import Store
+from quantbook.risk.model import Frequency
 from quantbook.strategies.base import Inputs
 from quantbook.strategies.market import load_market
 from quantbook.strategies.styles import StyleInputs, load_style_inputs
@@ -209,7 +210,7 @@ def load_inputs(
     styles: bool = True,
     breadth_indices: Sequence[str] = ("399314.SZ", "399316.SZ", "000300.SH", "000852.SH"),
     cache: bool = True,
-    style_freq: str = "W",
+    style_freq: Frequency = "W",
     style_min_etfs: int = 4,
     progress: bool = False,
 ) -> Inputs:

@@ -1,11 +1,9 @@
 """Style inputs of the SmartBeta strategy: Barra style factor returns and ETF style exposures.
 
-Both come from the project's risk model (:mod:`quantbook.risk`); this module is the thin
-adapter that calls it, so the strategy never depends on how the model is organized:
+Both come from the project's risk model (:mod:`quantbook.risk`), which this module calls:
 
-- stock style exposures on the rebalance dates: ``compute_styles(store, dates)``
-  (``quantbook.risk`` or ``quantbook.factors.styles``), ``.frame`` long (date, code, one
-  column per style);
+- stock style exposures on the rebalance dates: :func:`quantbook.risk.compute_styles`,
+  ``.frame`` long (date, code, one column per style);
 - style factor returns: ``quantbook.risk.fit(store, end=..., freq="W", exposures=...)
   .factor_returns`` (date x factor, the styles among the columns), with those exposures;
 - an ETF's exposure to a style on date :math:`t` is the float-cap-weighted mean exposure of
@@ -14,24 +12,27 @@ adapter that calls it, so the strategy never depends on how the model is organiz
   :math:`m_{n,t}` = close x float shares (total shares where the store has no float shares),
   over the members that have an exposure.
 
-When the risk model is not importable (or fails), :func:`load_style_inputs` returns a
-:class:`StyleInputs` whose ``unavailable`` says why; nothing is ever made up in its place.
+When the store cannot feed the risk model (too few ETFs tracking an index with known
+constituents, no complete period before the end date, a table or column the model needs is
+unavailable: :class:`~quantbook.data.store.DataUnavailableError`), :func:`load_style_inputs`
+returns a :class:`StyleInputs` whose ``unavailable`` says why; nothing is ever made up in its
+place. Any other exception of the risk model is a bug and propagates.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from quantbook.data.calendar import DateLike
-from quantbook.data.store import Store
+from quantbook.data.store import DataUnavailableError, Store
+from quantbook.risk import compute_styles, fit, period_ends
+from quantbook.risk.model import Frequency
+from quantbook.risk.styles import StyleDataWarning
 
 __all__ = [
     "STYLE_GROUPS",
@@ -73,7 +74,8 @@ class StyleInputs:
     source
         What produced them (for the report).
     notes
-        Warnings the risk model raised (e.g. styles without values early in the sample).
+        The risk model's :class:`~quantbook.risk.styles.StyleDataWarning` messages (e.g. styles
+        without values early in the sample).
     """
 
     factor_returns: pd.DataFrame
@@ -89,38 +91,6 @@ class StyleInputs:
     @classmethod
     def missing(cls, reason: str) -> StyleInputs:
         return cls(pd.DataFrame(), pd.DataFrame(), unavailable=reason)
-
-
-def _risk_fit() -> Callable[..., Any] | None:
-    try:
-        mod = importlib.import_module("quantbook.risk")
-    except Exception:
-        return None
-    fit = getattr(mod, "fit", None)
-    return fit if callable(fit) else None
-
-
-def _compute_styles() -> Callable[..., Any] | None:
-    for name in ("quantbook.risk", "quantbook.factors.styles", "quantbook.risk.styles"):
-        try:
-            mod = importlib.import_module(name)
-        except Exception:
-            continue
-        fn = getattr(mod, "compute_styles", None)
-        if callable(fn):
-            return fn
-    return None
-
-
-def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` with the keyword arguments it accepts."""
-    try:
-        accepted = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return fn(*args, **kwargs)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in accepted})
 
 
 def _etfs_with_members(store: Store, etfs: pd.DataFrame) -> list[str]:
@@ -237,7 +207,7 @@ def load_style_inputs(
     dates: Sequence[pd.Timestamp],
     end: DateLike,
     etfs: pd.DataFrame,
-    freq: str = "W",
+    freq: Frequency = "W",
     min_etfs: int = 2,
     progress: bool = False,
 ) -> StyleInputs:
@@ -266,19 +236,13 @@ def load_style_inputs(
     Returns
     -------
     StyleInputs
-        With ``unavailable`` set (and empty frames) when the risk model is missing or fails.
+        With ``unavailable`` set (and empty frames) when the store cannot feed the risk model.
+
+    Notes
+    -----
+    The risk model's :class:`~quantbook.risk.styles.StyleDataWarning` messages become
+    ``notes``; any other warning is passed on unchanged.
     """
-    fit = _risk_fit()
-    styles_fn = _compute_styles()
-    if fit is None:
-        return StyleInputs.missing(
-            "the Barra risk model (quantbook.risk.fit) is not available in this build, so there "
-            "are no style factor returns to time"
-        )
-    if styles_fn is None:
-        return StyleInputs.missing(
-            "the style exposures (compute_styles) are not available in this build"
-        )
     day_list = [pd.Timestamp(d) for d in dates if pd.Timestamp(d) <= pd.Timestamp(end)]
     if not day_list:
         return StyleInputs.missing("no rebalance date to compute exposures on")
@@ -288,19 +252,30 @@ def load_style_inputs(
             f"only {len(with_members)} candidate ETF(s) track an index whose constituents are known "
             f"({', '.join(with_members) or 'none'}); at least {min_etfs} are needed to choose among them"
         )
+    end_ts = pd.Timestamp(end)
+    if int((period_ends(store, freq) <= end_ts).sum()) < 2:
+        return StyleInputs.missing(
+            f"store {store.name!r} has no complete {freq!r} period of factor returns up to "
+            f"{end_ts:%Y-%m-%d}"
+        )
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            expo = _call(styles_fn, store, day_list, progress=progress)
-            model = _call(
-                fit, store, end=pd.Timestamp(end), freq=freq, exposures=expo, progress=progress
-            )
-        fr = pd.DataFrame(model.factor_returns).sort_index()
-        fr = fr.loc[: pd.Timestamp(end)]
-        frame = pd.DataFrame(expo.frame)
-    except Exception as e:  # the adapter reports any failure of the upstream model
-        return StyleInputs.missing(f"the risk model failed on this store: {type(e).__name__}: {e}")
-    notes = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+            warnings.simplefilter("always", StyleDataWarning)
+            expo = compute_styles(store, day_list, progress=progress)
+            model = fit(store, end=end_ts, freq=freq, exposures=expo, progress=progress)
+    except DataUnavailableError as e:
+        return StyleInputs.missing(
+            f"the risk model cannot run on store {store.name!r} (style exposures or factor "
+            f"returns up to {end_ts:%Y-%m-%d}): {e}"
+        )
+    notes = sorted(
+        {f"{w.category.__name__}: {w.message}" for w in caught if w.category is StyleDataWarning}
+    )
+    for w in caught:  # other warnings are not the model's notes: pass them on
+        if w.category is not StyleDataWarning:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    fr = model.factor_returns.sort_index().loc[:end_ts]
+    frame = expo.frame
     styles = [s for g in STYLE_GROUPS.values() for s in g if s in frame.columns and s in fr.columns]
     if not styles:
         return StyleInputs.missing("the risk model returned none of the timed styles")
