@@ -69,6 +69,9 @@ __all__ = [
     "universe_digest",
 ]
 
+#: numpy's warnings for an all-NaN slice of nanmean / nanstd (the answer is NaN).
+_ALL_NAN = r"Mean of empty slice|Degrees of freedom <= 0 for slice"
+
 #: Bump when the features, the preprocessing or the cache layout change (cache keys use it).
 FEATURES_VERSION = "1"
 
@@ -325,7 +328,7 @@ def _forward_label(panel: DailyPanel, horizon: int) -> np.ndarray:
 def _nan_zscore(x: np.ndarray, axis: int) -> np.ndarray:
     """Z-score along ``axis`` ignoring NaN (ddof 0); a constant slice becomes 0."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", _ALL_NAN, RuntimeWarning)
         mu = np.nanmean(x, axis=axis, keepdims=True)
         sd = np.nanstd(x, axis=axis, keepdims=True)
     ok = np.isfinite(sd) & (sd > 0)

@@ -45,7 +45,12 @@ from quantbook.models.executor import Executor, default_executor
 from quantbook.models.mhc import MHCMLP
 from quantbook.models.mlp import ResidualMLP
 from quantbook.models.training import seed_everything, train
-from quantbook.preprocess import neutralize, zscore
+from quantbook.preprocess import (
+    DegenerateCrossSectionWarning,
+    TooFewStocksWarning,
+    neutralize,
+    zscore,
+)
 from quantbook.risk import RiskModelResult, fit, pure_factor_return
 
 __all__ = [
@@ -56,6 +61,9 @@ __all__ = [
     "combine",
     "run_barra_ml",
 ]
+
+#: numpy's warnings for an all-NaN slice of nanmean / nanstd (the answer is NaN).
+_ALL_NAN = r"Mean of empty slice|Degrees of freedom <= 0 for slice"
 
 ModelName = Literal["mlp", "mhc"]
 MODELS: tuple[ModelName, ...] = ("mlp", "mhc")
@@ -237,6 +245,17 @@ def _standardize(y: np.ndarray) -> np.ndarray:
     return (y - y.mean()) / sd if sd > 0 else y - y.mean()
 
 
+def _ignore_thin_cross_sections() -> None:
+    """Silence the preprocessing's warnings about thin or constant cross-sections.
+
+    Early prediction months have few stocks with a prediction; their cross-sections are left
+    NaN by design, and the pipeline reports months, not dates, so the per-date warnings of
+    :mod:`quantbook.preprocess` and :mod:`quantbook.evaluation` are not useful here.
+    """
+    warnings.simplefilter("ignore", TooFewStocksWarning)
+    warnings.simplefilter("ignore", DegenerateCrossSectionWarning)
+
+
 def combine(
     zs: Sequence[pd.DataFrame],
     *,
@@ -268,7 +287,7 @@ def combine(
     like = zs[0]
     if method == "equal" or len(zs) == 1:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.filterwarnings("ignore", _ALL_NAN, RuntimeWarning)
             return pd.DataFrame(np.nanmean(stack, axis=0), index=like.index, columns=like.columns)
     if forward is None:
         raise ValueError("the IC-weighted combination needs forward returns")
@@ -278,7 +297,7 @@ def combine(
     ics = []
     for z in zs:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            _ignore_thin_cross_sections()
             ics.append(rank_ic_series(z, fwd, min_stocks=10).reindex(like.index))
     ic = pd.concat(ics, axis=1).to_numpy(float)  # (T, K)
     out = np.full(stack.shape[1:], np.nan)
@@ -287,7 +306,9 @@ def combine(
         w = None
         if len(past) and np.isfinite(past).any():
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a window without IC yet
+                warnings.filterwarnings(
+                    "ignore", _ALL_NAN, RuntimeWarning
+                )  # a window without IC yet
                 w = np.nanmean(past, axis=0)
         w = np.where(np.isfinite(w), np.clip(w, 0, None), 0.0) if w is not None else None
         present = np.isfinite(stack[:, t, :])
@@ -309,7 +330,7 @@ def _orthogonalize(sig: pd.DataFrame, risk: RiskModelResult, styles: Sequence[st
             index=sig.index, columns=sig.columns
         )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        _ignore_thin_cross_sections()
         return neutralize(sig, industry=ind, exposures=regs)
 
 
@@ -481,7 +502,7 @@ def run_barra_ml(
     pure: dict[str, dict[str, pd.DataFrame]] = {}
     for mod, per_w in predictions.items():
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            _ignore_thin_cross_sections()
             zs = [zscore(per_w[w]) for w in sorted(per_w)]
         live = pd.concat([z.notna().any(axis=1) for z in zs], axis=1).any(axis=1)
         combined[mod], factor[mod], pure[mod] = {}, {}, {}

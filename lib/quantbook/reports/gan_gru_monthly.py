@@ -39,6 +39,9 @@ from quantbook import plotting
 from quantbook.data.store import Store
 from quantbook.data.vocabulary import SW_L1
 from quantbook.evaluation import (
+    DegenerateCrossSectionWarning,
+    MissingPeriodsWarning,
+    TooFewStocksWarning,
     assign_groups,
     forward_returns,
     group_returns,
@@ -92,9 +95,15 @@ HEADLINE_FORMATS: dict[str, str] = {k: ".4f" for k in HEADLINE}
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence the too-few-stocks warnings of small industries and groups (NaN is the answer)."""
+    """Silence the evaluation's warnings about small industries and groups (NaN is the answer).
+
+    Those are :class:`TooFewStocksWarning`, :class:`DegenerateCrossSectionWarning` and, for
+    the returns of a group that is empty in some months, :class:`MissingPeriodsWarning`.
+    """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", TooFewStocksWarning)
+        warnings.simplefilter("ignore", DegenerateCrossSectionWarning)
+        warnings.simplefilter("ignore", MissingPeriodsWarning)
         yield
 
 

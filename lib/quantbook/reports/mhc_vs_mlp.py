@@ -31,9 +31,18 @@ import torch
 from matplotlib.figure import Figure
 
 from quantbook.data.store import Store
-from quantbook.evaluation import ic_series, icir, max_drawdown, one_side_turnover, rank_ic_series
+from quantbook.evaluation import (
+    DegenerateCrossSectionWarning,
+    TooFewStocksWarning,
+    ic_series,
+    icir,
+    max_drawdown,
+    one_side_turnover,
+    rank_ic_series,
+)
 from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, run_barra_ml
 from quantbook.models.mhc import MHCMLP
+from quantbook.risk.styles import StyleDataWarning
 
 __all__ = [
     "MODEL_LABELS",
@@ -52,6 +61,9 @@ __all__ = [
     "show_h_res_sums",
     "training_curves",
 ]
+
+#: numpy's warnings for an all-NaN slice of nanmean / nanstd (the answer is NaN).
+_ALL_NAN = r"Mean of empty slice|Degrees of freedom <= 0 for slice"
 
 MODEL_LABELS = {"mlp": "MLP", "mhc": "mHC-MLP"}
 
@@ -93,7 +105,7 @@ def prepare(
         seed=seed,
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", StyleDataWarning)  # the inputs table lists them
         return run_barra_ml(
             store, config=cfg, start=start, end=as_of, processes=processes, progress=False
         )
@@ -153,7 +165,8 @@ def _top_turnover(factor: pd.DataFrame, q: float = 0.2) -> float:
 
 def _ic_stats(fac: pd.DataFrame, fwd: pd.DataFrame) -> dict[str, float]:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", TooFewStocksWarning)
+        warnings.simplefilter("ignore", DegenerateCrossSectionWarning)
         ic = ic_series(fac, fwd, min_stocks=10).dropna()
         ric = rank_ic_series(fac, fwd, min_stocks=10).dropna()
     n = len(ic)
@@ -316,7 +329,7 @@ def dispersion(res: BarraMLResult) -> pd.DataFrame:
             stack = np.stack([z.to_numpy(float) for z in zs])
             both = np.isfinite(stack).sum(0) >= 2
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
+                warnings.filterwarnings("ignore", _ALL_NAN, RuntimeWarning)
                 sd = np.nanstd(stack, axis=0)
             across = float(sd[both].mean()) if both.any() else np.nan
         corrs = []
