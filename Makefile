@@ -52,6 +52,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check lib tests benchmarks
 	$(BIN)/ruff format --check lib tests benchmarks
+	PYTHONPATH=lib $(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy
