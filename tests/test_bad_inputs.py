@@ -17,10 +17,12 @@ and a folder of the user's own files. After the command the row checks that
 To add a case, append a :class:`Case` to the section it belongs to: its ``argv`` may use the
 placeholders ``{data}``, ``{root}``, ``{files}`` and ``{base}`` for the sandbox's folders; a
 ``setup`` receives the :class:`Sandbox` and writes whatever the case needs (a broken CSV under
-``sb.files``, a damaged ``store.json``...). Faults of the environment use ``interrupt_after``
-(SIGINT after that many seconds), ``close_stdout`` (the output piped into a reader that closes
-at once, as ``| head -1`` does) or a setup that mounts a full or read-only file system
-(:func:`tiny_tmpfs`; such rows skip where mounting is not allowed).
+``sb.files``, a damaged ``store.json``...). Faults of the environment use ``interrupt_when``
+(a signal, SIGINT or ``interrupt_with``, sent once a file such as a kernel's connection file
+appears) or a setup that mounts a full or read-only file system (:func:`tiny_tmpfs`; such rows
+skip where mounting is not allowed). A closed output pipe (``| head -1``) is a focused test in
+``tests/test_runner.py``: a pipe closed before the command writes is deterministic, a reader
+closing after the first line is not.
 """
 
 from __future__ import annotations
@@ -111,15 +113,11 @@ class Case:
         Paths (relative to the sandbox base, prefixes allowed) the command may create or change.
     env
         Extra environment variables (placeholders allowed).
-    interrupt_after
-        Send SIGINT after this many seconds (the command must still be running then).
     interrupt_when
         Send SIGINT as soon as a file matching this glob (relative to the sandbox base) exists,
         e.g. a kernel's connection file: the interrupt then lands at a known step.
     interrupt_with
         The signal sent (default SIGINT, as Ctrl-C; SIGTERM as ``kill``).
-    close_stdout
-        Pipe the output into a reader that closes after the first line.
     """
 
     id: str
@@ -129,10 +127,8 @@ class Case:
     setup: Callable[[Sandbox], None] | None = None
     changes: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
-    interrupt_after: float | None = None
     interrupt_when: str | None = None
     interrupt_with: signal.Signals = signal.SIGINT
-    close_stdout: bool = False
 
 
 def tiny_tmpfs(path: Path, *, size: str = "64k", readonly: bool = False) -> None:
@@ -848,28 +844,14 @@ def run_case(case: Case, sb: Sandbox) -> tuple[int, str]:
     argv = [_fill(a, sb) for a in case.argv]
     env = {**sb.env(), **{k: _fill(v, sb) for k, v in case.env.items()}}
     cmd = [sys.executable, "-m", "quantbook.cli", *argv]
-    if case.close_stdout:
-        proc = subprocess.Popen(
-            cmd, cwd=sb.base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.readline()
-        proc.stdout.close()
-        err = proc.stderr.read().decode(errors="replace")
-        return proc.wait(timeout=600), err
-    if case.interrupt_after is not None or case.interrupt_when is not None:
+    if case.interrupt_when is not None:
         proc = subprocess.Popen(
             cmd, cwd=sb.base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
-        if case.interrupt_when is not None:
-            deadline = time.monotonic() + 300
-            while not list(sb.base.glob(case.interrupt_when)) and proc.poll() is None:
-                assert time.monotonic() < deadline, (
-                    f"{case.id}: {case.interrupt_when} never appeared"
-                )
-                time.sleep(0.05)
-        else:
-            time.sleep(case.interrupt_after or 0.0)
+        deadline = time.monotonic() + 300
+        while not list(sb.base.glob(case.interrupt_when)) and proc.poll() is None:
+            assert time.monotonic() < deadline, f"{case.id}: {case.interrupt_when} never appeared"
+            time.sleep(0.05)
         assert proc.poll() is None, f"{case.id}: the command ended before the interrupt"
         proc.send_signal(case.interrupt_with)
         out, _ = proc.communicate(timeout=600)
