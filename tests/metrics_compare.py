@@ -1,0 +1,159 @@
+"""Compare reports' ``metrics.json`` files key by key between two checkouts of the project.
+
+A refactoring of the core must not change a published number unless a convention was unified on
+purpose. This script runs the same (report, as-of date, parameters) jobs with two checkouts on
+the same store and lists every metric that differs.
+
+Usage (from the repository root)::
+
+    # run the jobs with a checkout (its lib/ is imported) and keep their metrics files
+    python tests/metrics_compare.py collect --root ../before --out /tmp/m_before \\
+        --data default market_overview@2026-10-30 behavior_monthly@2026-10-30 \\
+        gan_gru_monthly@2026-10-30:start=2026-04-30
+
+    # compare two collections: one line per differing key, a summary at the end
+    python tests/metrics_compare.py diff /tmp/m_before /tmp/m_after --rtol 1e-9
+
+A job is ``REPORT@YYYY-MM-DD`` with optional ``:key=value[,key=value]`` parameter overrides.
+Both checkouts must read the same store (``QUANTBOOK_DATA`` names its folder). Numbers are
+compared with ``|a - b| <= atol + rtol * |b|``; strings, booleans and nulls exactly; a key
+present on one side only is a difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def parse_job(text: str) -> tuple[str, str, list[str]]:
+    """``REPORT@DATE[:k=v,k=v]`` -> (report, date, ["k=v", ...])."""
+    head, _, extra = text.partition(":")
+    report, _, date = head.partition("@")
+    if not report or not date:
+        raise SystemExit(
+            f"metrics_compare: bad job {text!r} (expected REPORT@YYYY-MM-DD[:k=v,...])"
+        )
+    return report, date, [p for p in extra.split(",") if p]
+
+
+def collect(root: Path, out: Path, data: str, jobs: list[str]) -> int:
+    """Run each job with the checkout at ``root`` and copy its metrics file under ``out``."""
+    env = {**os.environ, "QUANTBOOK_ROOT": str(root), "PYTHONPATH": str(root / "lib")}
+    env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("PYTHONHASHSEED", "0")
+    failed = 0
+    for job in jobs:
+        report, date, overrides = parse_job(job)
+        cmd = [sys.executable, "-m", "quantbook.cli", "run", report, "--as-of", date]
+        cmd += ["--data", data]
+        for o in overrides:
+            cmd += ["-p", o]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+        took = time.perf_counter() - t0
+        if proc.returncode != 0:
+            failed += 1
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            print(f"FAILED {job} ({took:.0f} s): {' | '.join(tail)}", flush=True)
+            continue
+        src = root / "book" / "reports" / report / f"{date}.metrics.json"
+        dst = out / report / f"{date}.metrics.json"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        print(f"ran {job} in {took:.0f} s -> {dst}", flush=True)
+    return 1 if failed else 0
+
+
+def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Leaves of a JSON value as (dotted key, value); list items are indexed ``[i]``."""
+    if isinstance(value, dict):
+        for k in sorted(value):
+            yield from flatten(value[k], f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from flatten(v, f"{prefix}[{i}]")
+    else:
+        yield prefix, value
+
+
+def same(a: Any, b: Any, *, rtol: float, atol: float) -> bool:
+    """Whether two leaves agree (numbers within tolerance, NaN equals NaN)."""
+    num = (int, float)
+    if (
+        isinstance(a, num)
+        and isinstance(b, num)
+        and not (isinstance(a, bool) or isinstance(b, bool))
+    ):
+        fa, fb = float(a), float(b)
+        if math.isnan(fa) or math.isnan(fb):
+            return math.isnan(fa) and math.isnan(fb)
+        return abs(fa - fb) <= atol + rtol * abs(fb)
+    return bool(a == b)
+
+
+#: Keys that record when or how fast a page was made, not what it says.
+VOLATILE = ("generated", "seconds", "elapsed", "timestamp", "run_at", "code_version", "git")
+
+
+def diff(before: Path, after: Path, *, rtol: float, atol: float) -> int:
+    """Print every differing key of the metrics files present in either collection."""
+    files = sorted(
+        {p.relative_to(before) for p in before.rglob("*.metrics.json")}
+        | {p.relative_to(after) for p in after.rglob("*.metrics.json")}
+    )
+    n_keys = n_diff = 0
+    for rel in files:
+        pa, pb = before / rel, after / rel
+        if not pa.is_file() or not pb.is_file():
+            print(f"{rel}: only in {'after' if pb.is_file() else 'before'}")
+            n_diff += 1
+            continue
+        a = dict(flatten(json.loads(pa.read_text())))
+        b = dict(flatten(json.loads(pb.read_text())))
+        for key in sorted(set(a) | set(b)):
+            if any(v in key.lower() for v in VOLATILE):
+                continue
+            n_keys += 1
+            if key not in a or key not in b:
+                print(
+                    f"{rel}: {key}: only {'after' if key in b else 'before'} = {b.get(key, a.get(key))!r}"
+                )
+                n_diff += 1
+            elif not same(a[key], b[key], rtol=rtol, atol=atol):
+                print(f"{rel}: {key}: before {a[key]!r} after {b[key]!r}")
+                n_diff += 1
+    print(f"{len(files)} metrics file(s), {n_keys} key(s) compared, {n_diff} difference(s)")
+    return 1 if n_diff else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect", help="run jobs with a checkout and keep their metrics files")
+    c.add_argument("--root", type=Path, required=True, help="checkout whose lib/ is imported")
+    c.add_argument("--out", type=Path, required=True, help="folder for the metrics files")
+    c.add_argument("--data", default="default", help="store name (default: default)")
+    c.add_argument("jobs", nargs="+", help="REPORT@YYYY-MM-DD[:key=value,...]")
+    d = sub.add_parser("diff", help="compare two collections key by key")
+    d.add_argument("before", type=Path)
+    d.add_argument("after", type=Path)
+    d.add_argument("--rtol", type=float, default=1e-9)
+    d.add_argument("--atol", type=float, default=1e-12)
+    args = parser.parse_args(argv)
+    if args.cmd == "collect":
+        return collect(args.root.resolve(), args.out.resolve(), args.data, args.jobs)
+    return diff(args.before, args.after, rtol=args.rtol, atol=args.atol)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
