@@ -14,10 +14,15 @@ Usage (from the repository root)::
     # compare two collections: one line per differing key, a summary at the end
     python tests/metrics_compare.py diff /tmp/m_before /tmp/m_after --rtol 1e-9
 
+    # a key renamed on purpose: compare the value under its new name (regex => replacement)
+    python tests/metrics_compare.py diff /tmp/m_before /tmp/m_after \
+        --rename 'behavior_monthly:\\.n_months$=>.ls_n_periods'
+
 A job is ``REPORT@YYYY-MM-DD`` with optional ``:key=value[,key=value]`` parameter overrides.
 Both checkouts must read the same store (``QUANTBOOK_DATA`` names its folder). Numbers are
 compared with ``|a - b| <= atol + rtol * |b|``; strings, booleans and nulls exactly; a key
-present on one side only is a difference.
+present on one side only is a difference. ``--rename REPORT:REGEX=>REPLACEMENT`` renames the
+before-side keys of REPORT's files (``re.sub``) before they are compared.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,10 +108,36 @@ def same(a: Any, b: Any, *, rtol: float, atol: float) -> bool:
 
 
 #: Keys that record when or how fast a page was made, not what it says.
-VOLATILE = ("generated", "seconds", "elapsed", "timestamp", "run_at", "code_version", "git")
+VOLATILE = (
+    "generated",
+    "seconds",
+    "elapsed",
+    "timestamp",
+    "run_at",
+    "run_time",
+    "data_path",
+    "code_version",
+    "git",
+)
 
 
-def diff(before: Path, after: Path, *, rtol: float, atol: float) -> int:
+def parse_rename(text: str) -> tuple[str, re.Pattern[str], str]:
+    """``REPORT:REGEX=>REPLACEMENT`` -> (report, compiled regex, replacement)."""
+    head, sep, repl = text.partition("=>")
+    report, _, pattern = head.partition(":")
+    if not sep or not report or not pattern:
+        raise SystemExit(f"metrics_compare: bad rename {text!r} (expected REPORT:REGEX=>REPL)")
+    return report, re.compile(pattern), repl
+
+
+def diff(
+    before: Path,
+    after: Path,
+    *,
+    rtol: float,
+    atol: float,
+    renames: list[tuple[str, re.Pattern[str], str]] = [],  # noqa: B006
+) -> int:
     """Print every differing key of the metrics files present in either collection."""
     files = sorted(
         {p.relative_to(before) for p in before.rglob("*.metrics.json")}
@@ -119,19 +151,26 @@ def diff(before: Path, after: Path, *, rtol: float, atol: float) -> int:
             n_diff += 1
             continue
         a = dict(flatten(json.loads(pa.read_text())))
+        for report, pattern, repl in renames:
+            if rel.parts[0] == report:
+                a = {pattern.sub(repl, k): v for k, v in a.items()}
         b = dict(flatten(json.loads(pb.read_text())))
+        only: dict[tuple[str, str], list[str]] = {}
         for key in sorted(set(a) | set(b)):
             if any(v in key.lower() for v in VOLATILE):
                 continue
             n_keys += 1
             if key not in a or key not in b:
-                print(
-                    f"{rel}: {key}: only {'after' if key in b else 'before'} = {b.get(key, a.get(key))!r}"
-                )
+                side = "after" if key in b else "before"
+                only.setdefault((side, key.split(".")[0]), []).append(key)
                 n_diff += 1
             elif not same(a[key], b[key], rtol=rtol, atol=atol):
                 print(f"{rel}: {key}: before {a[key]!r} after {b[key]!r}")
                 n_diff += 1
+        for (side, prefix), keys in only.items():  # one line per group of added/removed keys
+            example = keys[0]
+            value = (b if side == "after" else a)[example]
+            print(f"{rel}: {len(keys)} key(s) {prefix}.* only {side}, e.g. {example} = {value!r}")
     print(f"{len(files)} metrics file(s), {n_keys} key(s) compared, {n_diff} difference(s)")
     return 1 if n_diff else 0
 
@@ -149,10 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("after", type=Path)
     d.add_argument("--rtol", type=float, default=1e-9)
     d.add_argument("--atol", type=float, default=1e-12)
+    d.add_argument(
+        "--rename", action="append", default=[], help="REPORT:REGEX=>REPLACEMENT (repeatable)"
+    )
     args = parser.parse_args(argv)
     if args.cmd == "collect":
         return collect(args.root.resolve(), args.out.resolve(), args.data, args.jobs)
-    return diff(args.before, args.after, rtol=args.rtol, atol=args.atol)
+    renames = [parse_rename(r) for r in args.rename]
+    return diff(args.before, args.after, rtol=args.rtol, atol=args.atol, renames=renames)
 
 
 if __name__ == "__main__":
