@@ -14,6 +14,7 @@ from quantbook.data import Store
 from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, combine, run_barra_ml
 from quantbook.models.cache import ModelCache
 from quantbook.models.executor import LocalExecutor, SerialExecutor
+from quantbook.models.walkforward import WalkForward
 from quantbook.risk import RiskModelResult, fit
 from quantbook.risk.styles import PRICE_STYLES
 
@@ -162,3 +163,23 @@ def test_pipeline_runs_on_the_real_sample(real_store: Store) -> None:
         f"next month's residual return:\n{eq[['months', 'IC', 'IC t', 'rank IC', 'ICIR']]}"
     )
     assert np.isfinite(eq["IC"]).all()
+
+
+def test_trainings_follow_the_walk_forward_schedule(
+    result: BarraMLResult, risk: RiskModelResult
+) -> None:
+    """Each window's trainings are the fits of a WalkForward: first once the window's targets
+    are known, then every ``retrain_every`` months; each month predicted by the latest one."""
+    starts = pd.DatetimeIndex(risk.period_starts.to_numpy())
+    ends = pd.DatetimeIndex(risk.residuals.index)
+    for w in CFG.windows:
+        rule = WalkForward(every=CFG.retrain_every, window=w, min_train=w)
+        assert CFG.walk_forward(w) == rule
+        sched = rule.schedule(samples=starts, label_end=ends, predict=starts)
+        fits = [f.date for f in sched.fits]
+        assert fits[0] == starts[w] and fits[1] == starts[w + CFG.retrain_every]
+        for m in CFG.models:
+            got = result.trainings.query("model == @m and window == @w")
+            assert list(got["month"]) == fits
+            live = result.predictions[m][w].notna().any(axis=1)
+            assert live[sched.fit_for.notna()].all() and not live[sched.fit_for.isna()].any()

@@ -17,13 +17,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from quantbook.data import Store, TradingCalendar
+from quantbook.data import Store
 from quantbook.evaluation import forward_returns, rank_ic_series
 from quantbook.factors import gan_gru as gg
 from quantbook.features import FEATURE_NAMES, FeatureSpec, build_windows, load_daily_panel
 from quantbook.features import price_volume as pv
 from quantbook.features.price_volume import daily_features, load_or_build_windows
 from quantbook.models import ModelCache
+from quantbook.models.walkforward import Fit, calendar_fit_dates
 
 torch.set_num_threads(1)
 
@@ -132,19 +133,33 @@ def test_windows_restricted_to_a_universe(smoke_store: Store, smoke_windows: gg.
         assert f.iloc[0].notna().sum() == len(ws.codes_at(f.index[0]))
 
 
-def test_training_dates_have_labels_known_by_the_retrain_date(smoke_windows: gg.WindowSet) -> None:
+def _fit_at(store: Store, ws: gg.WindowSet, config: gg.GanGruConfig, r: pd.Timestamp) -> Fit:
+    """The retraining of the schedule on the half-year end ``r``."""
+    sched = gg.retrain_schedule(
+        ws, config, sessions=store.calendar().sessions, predict=pd.DatetimeIndex([r])
+    )
+    (fit,) = sched.fits
+    assert fit.date == r
+    return fit
+
+
+def test_training_dates_have_labels_known_by_the_retrain_date(
+    smoke_store: Store, smoke_windows: gg.WindowSet
+) -> None:
     ws = smoke_windows
-    for r in gg.retrain_dates(ws.dates):
-        td = ws.training_dates(r)
+    sessions = smoke_store.calendar().sessions
+    sched = gg.retrain_schedule(ws, TINY, sessions=sessions, predict=ws.dates)
+    assert [f.date for f in sched.fits] == [
+        r
+        for r in calendar_fit_dates(sessions, calendar="half-year")
+        if len(ws.training_dates(r)) >= TINY.min_train_dates
+    ]
+    for fit in sched.fits:
+        td = fit.train
+        assert td.equals(ws.training_dates(fit.date)[-TINY.train_dates :])
         ends = ws.label_end[ws.dates.get_indexer(td)]
-        assert (ends <= r).all()
+        assert (ends <= fit.date).all()
         assert ws.on_grid[ws.dates.get_indexer(td)].all()
-
-
-def test_retrain_dates() -> None:
-    sessions = TradingCalendar("2023-01-01", "2025-03-31").sessions
-    got = [f"{d:%Y-%m-%d}" for d in gg.retrain_dates(sessions)]
-    assert got == ["2023-06-30", "2023-12-29", "2024-06-28", "2024-12-31"]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -154,11 +169,11 @@ def test_cached_model_gives_identical_predictions(
     """Same machine, same seed: identical bits (trained twice, or trained and loaded)."""
     ws = smoke_windows
     tiny = dataclasses.replace(TINY, dtype=dtype)
-    r = gg.retrain_dates(ws.dates)[2]
+    r = calendar_fit_dates(ws.dates, calendar="half-year")[2]
+    fit = _fit_at(smoke_store, ws, tiny, r)
     cache = ModelCache(tmp_path / "models")
-    first = gg.fit_window(ws, tiny, r, kind="gan_gru", cache=cache, fingerprint="fp")
-    again = gg.fit_window(ws, tiny, r, kind="gan_gru", cache=cache, fingerprint="fp")
-    assert first is not None and again is not None
+    first = gg.fit_window(ws, tiny, fit, kind="gan_gru", cache=cache, fingerprint="fp")
+    again = gg.fit_window(ws, tiny, fit, kind="gan_gru", cache=cache, fingerprint="fp")
     assert next(first.gru.parameters()).dtype == getattr(torch, dtype)
     assert next(again.gru.parameters()).dtype == getattr(torch, dtype)
     assert not first.cached and again.cached
@@ -170,8 +185,7 @@ def test_cached_model_gives_identical_predictions(
     assert first.train_end < first.valid_start <= first.valid_end
     assert ws.label_end[ws.dates.get_loc(first.valid_end)] <= r
     # retraining from scratch is bit-for-bit the same model
-    fresh = gg.fit_window(ws, tiny, r, kind="gan_gru", cache=None)
-    assert fresh is not None
+    fresh = gg.fit_window(ws, tiny, fit, kind="gan_gru", cache=None)
     pd.testing.assert_series_equal(gg.predict(fresh, ws, m), p1)
 
 
@@ -212,8 +226,7 @@ def test_recovers_the_planted_40_day_pattern(default_store: Store) -> None:
     ws = load_or_build_windows(default_store, FeatureSpec())
     cfg = gg.PRESETS["fast"]
     r = pd.Timestamp("2022-12-30")
-    wm = gg.fit_window(ws, cfg, r, kind="gru")
-    assert wm is not None
+    wm = gg.fit_window(ws, cfg, _fit_at(default_store, ws, cfg, r), kind="gru")
     ics = []
     for d in ws.dates[(ws.dates > r) & ws.on_grid][:24]:
         p = gg.predict(wm, ws, d)
@@ -280,7 +293,8 @@ def test_factor_at_as_of_uses_no_later_data(
     perturbed or removed (a copy of the smoke store)."""
     as_of = LOOKAHEAD_AS_OF
     sessions = smoke_store.calendar().sessions
-    assert as_of in gg.retrain_dates(sessions) and as_of in smoke_store.calendar().month_ends()
+    assert as_of in calendar_fit_dates(sessions, calendar="half-year")
+    assert as_of in smoke_store.calendar().month_ends()
     changed = _copy_store(smoke_store, tmp_path / "changed")
     _rewrite_daily_bars(changed, change, as_of)
     assert changed.fingerprint() != smoke_store.fingerprint()

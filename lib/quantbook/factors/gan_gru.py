@@ -5,15 +5,17 @@ December 31):
 
 1. training sample dates: the 5-day grid dates whose 20-day labels are known by *R*
    (``label_end <= R``: no lookahead), the last ``train_dates`` of them (rolling window) or
-   all (expanding, ``train_dates=None``); the first 80 % train, the last 20 % validate
-   (chronological);
+   all (expanding, ``train_dates=None``), at least ``min_train_dates``
+   (:func:`retrain_schedule`, a :class:`~quantbook.models.walkforward.WalkForward`); the
+   first 80 % train, the last 20 % validate (chronological);
 2. ``gan_gru``: the GAN (:mod:`quantbook.models.gan`) is trained on the training dates, the
    generator frozen, then GRU + MLP (:class:`~quantbook.models.gru.GRUFactorModel`) is
    trained on :math:`G(x)` with the IC loss, Adam, one batch = one date, early stopping on
    the validation IC loss; ``gru``: the same GRU + MLP on :math:`x` (the plain baseline,
    same initial weights);
 3. every month-end *m* from *R* until the next retraining date is predicted by the models of
-   *R*; the factor is the prediction winsorized, z-scored, neutralized against industry
+   *R* (the retrainings are independent tasks mapped by an
+   :class:`~quantbook.models.executor.Executor`); the factor is the prediction winsorized, z-scored, neutralized against industry
    dummies and ln(float market cap), and z-scored again
    (:func:`quantbook.preprocess.preprocess_factor`).
 
@@ -52,9 +54,11 @@ from quantbook.features.price_volume import (
     universe_digest,
 )
 from quantbook.models.cache import ModelCache, cache_key
+from quantbook.models.executor import Executor, SerialExecutor
 from quantbook.models.gan import GAN, CNNDiscriminator, LSTMGenerator, train_gan
 from quantbook.models.gru import GRUFactorModel, ic_loss
 from quantbook.models.training import Batch, deterministic, seed_everything, train
+from quantbook.models.walkforward import Fit, Schedule, WalkForward
 from quantbook.preprocess import preprocess_factor
 
 __all__ = [
@@ -71,7 +75,7 @@ __all__ = [
     "get_config",
     "industry_labels",
     "predict",
-    "retrain_dates",
+    "retrain_schedule",
 ]
 
 #: Bump when the models or their training change (model cache keys use it).
@@ -144,6 +148,15 @@ class GanGruConfig:
         return out
 
     @property
+    def walk_forward(self) -> WalkForward:
+        """The retraining rule: the last session of each half-year, on the latest
+        :attr:`train_dates` sample dates whose labels are known (all when None), at least
+        :attr:`min_train_dates` of them."""
+        return WalkForward(
+            calendar="half-year", window=self.train_dates, min_train=self.min_train_dates
+        )
+
+    @property
     def torch_dtype(self) -> torch.dtype:
         """:attr:`dtype` as a torch dtype."""
         return torch.float64 if self.dtype == "float64" else torch.float32
@@ -214,22 +227,34 @@ def get_config(preset: str | GanGruConfig) -> GanGruConfig:
     return PRESETS[preset]
 
 
-def retrain_dates(sessions: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """The last session on or before each June 30 and December 31 covered by ``sessions``.
+def retrain_schedule(
+    ws: WindowSet,
+    config: GanGruConfig,
+    *,
+    sessions: pd.DatetimeIndex,
+    predict: pd.DatetimeIndex,
+) -> Schedule:
+    """The retraining dates *R*, their training sample dates and the dates each model predicts.
 
-    Notes
-    -----
-    Only half-years whose end lies within ``[sessions[0], sessions[-1]]`` are included.
+    Parameters
+    ----------
+    ws
+        The windows: the samples are the grid dates, known once their ``label_end`` is.
+    config
+        The preset (:attr:`GanGruConfig.walk_forward`).
+    sessions
+        Trading days whose half-year ends may be retraining dates (up to the as-of date).
+    predict
+        The dates to predict (month-ends); each uses the latest retraining on or before it.
+
+    Returns
+    -------
+    Schedule
     """
-    s = pd.DatetimeIndex(sessions)
-    out = []
-    for year in range(s[0].year, s[-1].year + 1):
-        for month, day in ((6, 30), (12, 31)):
-            end = pd.Timestamp(year, month, day)
-            if end > s[-1] or end < s[0]:
-                continue
-            out.append(s[int(s.searchsorted(end, side="right")) - 1])
-    return pd.DatetimeIndex(out)
+    grid = np.asarray(ws.on_grid)
+    return config.walk_forward.schedule(
+        samples=ws.dates[grid], label_end=ws.label_end[grid], predict=predict, sessions=sessions
+    )
 
 
 class DateBatches(Sequence[Batch]):
@@ -377,13 +402,9 @@ def _build(config: GanGruConfig) -> tuple[GRUFactorModel, GAN]:
 
 
 def _split(
-    ws: WindowSet, config: GanGruConfig, retrain_date: pd.Timestamp
-) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex] | None:
-    dates = ws.training_dates(retrain_date)
-    if config.train_dates is not None:
-        dates = dates[-config.train_dates :]
-    if len(dates) < config.min_train_dates:
-        return None
+    dates: pd.DatetimeIndex, config: GanGruConfig
+) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """Chronological split: the last ``valid_share`` of the dates (at least one) validate."""
     n_valid = max(1, int(round(config.valid_share * len(dates))))
     return dates[:-n_valid], dates[-n_valid:]
 
@@ -413,14 +434,14 @@ def _history(records: Any) -> pd.DataFrame:
 def fit_window(
     ws: WindowSet,
     config: GanGruConfig,
-    retrain_date: pd.Timestamp,
+    fit: Fit,
     *,
     kind: Kind = "gan_gru",
     cache: ModelCache | None = None,
     fingerprint: str = "",
     progress: bool = False,
-) -> WindowModel | None:
-    """Train (or load from ``cache``) the models of one retraining date.
+) -> WindowModel:
+    """Train (or load from ``cache``) the model of one retraining (a fit of the schedule).
 
     Parameters
     ----------
@@ -428,8 +449,9 @@ def fit_window(
         The windows of the store.
     config
         The preset.
-    retrain_date
-        *R*; training uses sample dates with ``label_end <= R`` only.
+    fit
+        The retraining of :func:`retrain_schedule`: its date *R* and its training sample
+        dates (``label_end <= R`` only), split chronologically into training and validation.
     kind
         ``gan_gru`` (GAN, then GRU on :math:`G(x)`) or ``gru`` (GRU on :math:`x`).
     cache
@@ -442,13 +464,15 @@ def fit_window(
 
     Returns
     -------
-    WindowModel or None
-        None when fewer than ``config.min_train_dates`` sample dates are available.
+    WindowModel
+
+    Notes
+    -----
+    The initial weights are seeded from the preset alone (no warm start from an earlier
+    retraining), so the retrainings are independent tasks (:func:`gan_gru_factor`).
     """
-    split = _split(ws, config, retrain_date)
-    if split is None:
-        return None
-    train_d, valid_d = split
+    retrain_date = fit.date
+    train_d, valid_d = _split(fit.train, config)
     gru, gan = _build(config)
     key = model_key(kind, config, retrain_date, fingerprint)
     common: dict[str, Any] = {
@@ -618,6 +642,30 @@ def float_cap(store: Store, dates: pd.DatetimeIndex, codes: pd.Index) -> pd.Data
     )
 
 
+@dataclass(frozen=True)
+class _RetrainTask:
+    kind: Kind
+    config: GanGruConfig
+    fit: Fit
+    ws: WindowSet
+    cache: ModelCache | None
+    fingerprint: str
+    progress: bool
+
+
+def _retrain(task: _RetrainTask) -> WindowModel:
+    """One retraining (a top-level function, so that a process pool can map it)."""
+    return fit_window(
+        task.ws,
+        task.config,
+        task.fit,
+        kind=task.kind,
+        cache=task.cache,
+        fingerprint=task.fingerprint,
+        progress=task.progress,
+    )
+
+
 def gan_gru_factor(
     store: Store,
     *,
@@ -629,6 +677,7 @@ def gan_gru_factor(
     cache: bool = True,
     progress: bool = False,
     notify: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> GanGruResult:
     """Monthly GAN_GRU and plain-GRU factors up to ``as_of``, retraining semi-annually.
 
@@ -654,7 +703,11 @@ def gan_gru_factor(
     progress
         tqdm bars while training.
     notify
-        Called with a line per model trained or loaded (e.g. ``print``).
+        Called with a line per model trained or loaded (e.g. ``print``), in task order once
+        every retraining is done.
+    executor
+        Maps the retrainings, one task per (model, retraining date) of
+        :func:`retrain_schedule` (default: :class:`~quantbook.models.executor.SerialExecutor`).
 
     Returns
     -------
@@ -670,29 +723,27 @@ def gan_gru_factor(
     month_ends = ws.dates[np.isin(ws.dates, store.calendar().month_ends(end=as_of))]
     if start is not None:
         month_ends = month_ends[month_ends >= pd.Timestamp(start)]
-    retrains = retrain_dates(store.calendar().range(end=as_of))
-    pos = retrains.searchsorted(month_ends, side="right") - 1
-    model_for = pd.Series(
-        [retrains[int(p)] if p >= 0 else pd.NaT for p in pos], index=month_ends, name="retrain date"
+    schedule = retrain_schedule(
+        ws, config, sessions=store.calendar().range(end=as_of), predict=month_ends
     )
+    tasks = [
+        _RetrainTask(kind, config, fit, ws, mcache, fp, progress)
+        for kind in kinds
+        for fit in schedule.fits
+    ]
+    trained = (executor or SerialExecutor()).map(_retrain, tasks)
     raw: dict[str, pd.DataFrame] = {}
-    models: dict[str, list[WindowModel]] = {}
+    models: dict[str, list[WindowModel]] = {kind: [] for kind in kinds}
+    preds: dict[str, dict[pd.Timestamp, pd.Series]] = {kind: {} for kind in kinds}
+    for task, wm in zip(tasks, trained, strict=True):
+        if notify is not None:
+            how = "loaded" if wm.cached else f"trained in {wm.seconds:.0f} s"
+            notify(f"{task.kind} model of {task.fit.date:%Y-%m-%d}: {how}")
+        models[task.kind].append(wm)
+        for m in task.fit.predict:
+            preds[task.kind][m] = predict(wm, ws, m)
     for kind in kinds:
-        preds: dict[pd.Timestamp, pd.Series] = {}
-        models[kind] = []
-        for r in pd.DatetimeIndex(model_for.dropna().unique()):
-            wm = fit_window(
-                ws, config, r, kind=kind, cache=mcache, fingerprint=fp, progress=progress
-            )
-            if wm is None:
-                continue
-            if notify is not None:
-                how = "loaded" if wm.cached else f"trained in {wm.seconds:.0f} s"
-                notify(f"{kind} model of {r:%Y-%m-%d}: {how}")
-            models[kind].append(wm)
-            for m in model_for.index[model_for == r]:
-                preds[m] = predict(wm, ws, m)
-        frame = pd.DataFrame(preds).T.reindex(columns=ws.codes)
+        frame = pd.DataFrame(preds[kind]).T.reindex(columns=ws.codes)
         frame.index = pd.DatetimeIndex(frame.index, name="date")
         raw[kind] = frame.sort_index()
     dates = pd.DatetimeIndex(sorted(set().union(*[f.index for f in raw.values()])))
@@ -713,6 +764,6 @@ def gan_gru_factor(
         raw=raw,
         factor=factor,
         models=models,
-        model_for=model_for.loc[model_for.index.isin(dates)],
+        model_for=schedule.fit_for.loc[schedule.fit_for.index.isin(dates)].rename("retrain date"),
         windows=ws,
     )

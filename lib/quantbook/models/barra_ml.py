@@ -8,7 +8,8 @@ Each month-end ``t`` (a period start of the monthly risk model):
    (:math:`X_s` = the style exposures at ``s``, target = :math:`u_{s+1}` standardized across
    the stocks) for the ``W`` months ``s`` whose target is known at ``t`` (the last ``W // 6``
    of them, at least one, for validation and early stopping); it predicts from :math:`X_t`.
-   Models are retrained every ``retrain_every`` months and predict monthly in between;
+   Models are retrained every ``retrain_every`` months and predict monthly in between
+   (:meth:`BarraMLConfig.walk_forward`, a :class:`~quantbook.models.walkforward.WalkForward`);
 3. each window's prediction is z-scored per month and combined with equal weights, or with
    weights proportional to each window's trailing mean rank IC (negative means count 0;
    equal weights until a trailing IC exists);
@@ -45,6 +46,7 @@ from quantbook.models.executor import Executor, default_executor
 from quantbook.models.mhc import MHCMLP
 from quantbook.models.mlp import ResidualMLP
 from quantbook.models.training import seed_everything, train
+from quantbook.models.walkforward import WalkForward
 from quantbook.preprocess import (
     DegenerateCrossSectionWarning,
     TooFewStocksWarning,
@@ -106,6 +108,12 @@ class BarraMLConfig:
     retrain_every: int = 6
     ic_lookback: int = 12
     seed: int = 0
+
+    def walk_forward(self, window: int) -> WalkForward:
+        """The schedule of one training window: the first fit once ``window`` months of
+        targets are known, then every :attr:`retrain_every` months, on the latest ``window``
+        months."""
+        return WalkForward(every=self.retrain_every, window=window, min_train=window)
 
     def model_config(self, model: ModelName) -> dict[str, object]:
         """What determines a trained model of kind ``model`` (for the cache key)."""
@@ -401,14 +409,16 @@ def run_barra_ml(
     keys: list[str] = []
     data_id = {"store": store.name, "span": [str(store.start), str(store.end)], "v": CACHE_VERSION}
     for w in cfg.windows:
-        first = w
-        if first >= len(starts):
-            continue
-        for k in range(first, len(starts), cfg.retrain_every):
-            train_ix = [j for j in range(k - w, k) if samples[j] is not None]
-            if len(train_ix) < 2:
+        # the target of sample s is known at its period end; each month predicted by the
+        # latest fit on or before it
+        schedule = cfg.walk_forward(w).schedule(
+            samples=starts, label_end=pd.DatetimeIndex(ends), predict=starts
+        )
+        for wf_fit in schedule.fits:
+            train_ix = [int(j) for j in starts.get_indexer(wf_fit.train) if samples[j] is not None]
+            if len(train_ix) < 2:  # the fit's months stay without a prediction
                 continue
-            pred_ix = list(range(k, min(k + cfg.retrain_every, len(starts))))
+            pred_ix = [int(i) for i in starts.get_indexer(wf_fit.predict)]
             for mname in cfg.models:
                 xs = [samples[j][0] for j in train_ix]  # type: ignore[index]
                 ys = [samples[j][1] for j in train_ix]  # type: ignore[index]
@@ -416,7 +426,7 @@ def run_barra_ml(
                     _Task(
                         model=mname,
                         window=w,
-                        month=starts[k],
+                        month=wf_fit.date,
                         cfg=cfg,
                         x_train=xs,
                         y_train=ys,
@@ -431,7 +441,7 @@ def run_barra_ml(
                             **data_id,
                             **cfg.model_config(mname),
                             "window": w,
-                            "month": str(starts[k].date()),
+                            "month": str(wf_fit.date.date()),
                             "styles": list(styles),
                             "pred": [str(starts[i].date()) for i in pred_ix],
                         }
