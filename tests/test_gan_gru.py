@@ -23,7 +23,7 @@ from quantbook.factors import gan_gru as gg
 from quantbook.features import FEATURE_NAMES, FeatureSpec, build_windows, load_daily_panel
 from quantbook.features import price_volume as pv
 from quantbook.features.price_volume import daily_features, load_or_build_windows
-from quantbook.models import ModelCache
+from quantbook.models import LocalExecutor, ModelCache
 from quantbook.models.walkforward import Fit, calendar_fit_dates
 
 torch.set_num_threads(1)
@@ -426,3 +426,14 @@ def test_real_sample_one_retrain_out_of_sample(real_store: Store) -> None:
         f"{months[0]:%Y-%m} .. {months[-1]:%Y-%m}, {time.perf_counter() - t0:.0f} s"
     )
     print("\n".join(lines))
+
+
+def test_process_pool_gives_the_serial_factor(smoke_store: Store) -> None:
+    """The retrainings are independent tasks: a process pool gives the serial bits."""
+    kw = {"as_of": "2026-09-30", "preset": TINY, "start": "2026-08-01", "cache": False}
+    serial = gg.gan_gru_factor(smoke_store, **kw)  # type: ignore[arg-type]
+    pool = gg.gan_gru_factor(smoke_store, executor=LocalExecutor(2), **kw)  # type: ignore[arg-type]
+    for kind in gg.KINDS:
+        pd.testing.assert_frame_equal(pool.raw[kind], serial.raw[kind], check_exact=True)
+        pd.testing.assert_frame_equal(pool.factor[kind], serial.factor[kind], check_exact=True)
+    pd.testing.assert_series_equal(pool.model_for, serial.model_for)

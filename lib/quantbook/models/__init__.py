@@ -7,7 +7,9 @@
   its :class:`MHCBlock` and the :func:`sinkhorn_knopp` projection;
 - :mod:`quantbook.models.barra_ml`: the Barra ML factor pipeline, :func:`run_barra_ml`
   with its :class:`BarraMLConfig` and :class:`BarraMLResult`;
-- :mod:`quantbook.models.executor`: where the pipeline's independent trainings run
+- :mod:`quantbook.models.walkforward`: the one walk-forward schedule (:class:`WalkForward`,
+  its :class:`Fit` records and :class:`Schedule`) of every model refitted through time;
+- :mod:`quantbook.models.executor`: where the independent trainings run
   (:class:`LocalExecutor`, :class:`SerialExecutor`);
 - :mod:`quantbook.models.gru`: the GRU + MLP return model and the IC loss;
 - :mod:`quantbook.models.gan`: the LSTM generator, CNN discriminator and their alternating
