@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 from quantbook.data import Store
+from quantbook.data.cache import Cache
 from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, combine, run_barra_ml
-from quantbook.models.cache import ModelCache
 from quantbook.models.executor import LocalExecutor, SerialExecutor
 from quantbook.models.walkforward import WalkForward
 from quantbook.risk import RiskModelResult, fit
@@ -34,7 +34,7 @@ def risk(smoke_store: Store) -> RiskModelResult:
 def result(
     smoke_store: Store, risk: RiskModelResult, tmp_path_factory: pytest.TempPathFactory
 ) -> BarraMLResult:
-    cache = ModelCache(tmp_path_factory.mktemp("barra_ml_cache"))
+    cache = Cache(tmp_path_factory.mktemp("barra_ml_cache"), fingerprint="t", version="t")
     return run_barra_ml(
         smoke_store, config=CFG, risk=risk, executor=SerialExecutor(), cache=cache, progress=False
     )
@@ -86,7 +86,7 @@ def test_combine_equal_and_ic() -> None:
 def test_cache_reuses_trainings(
     smoke_store: Store, risk: RiskModelResult, result: BarraMLResult, tmp_path: Path
 ) -> None:
-    cache = ModelCache(tmp_path)
+    cache = Cache(tmp_path, fingerprint="t", version="t")
     cfg = BarraMLConfig(
         windows=(6,), models=("mhc",), width=8, depth=2, max_epochs=2, retrain_every=24
     )

@@ -18,10 +18,10 @@ from fixtures_small import perturb_after, small_tables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from quantbook.data import Store, StoreWriter, open_store
+from quantbook.data.cache import Cache
 from quantbook.factors import behavior as bh
 from quantbook.factors.behavior_composite import composite_factor
 from quantbook.factors.behavior_data import load_monthly_panel, spell_mask
-from quantbook.factors.cache import FactorCache, data_fingerprint
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -274,7 +274,7 @@ def test_factors_need_only_data_up_to_as_of(smoke_store: Store, tmp_path: Path) 
 
 def test_history_equals_one_date_and_uses_cache(smoke_store: Store) -> None:
     ends = smoke_store.calendar().month_ends()[-4:]
-    cache = FactorCache.for_store(smoke_store, namespace="behavior-test", version="t1")
+    cache = Cache.for_store(smoke_store, "behavior-test", version="t1")
     cache.clear()
     first = bh.factor_history(smoke_store, ends, cache=cache)
     assert first.computed == dict.fromkeys(bh.FACTORS, 4) and cache.writes == 16
@@ -297,34 +297,38 @@ def test_history_equals_one_date_and_uses_cache(smoke_store: Store) -> None:
 def test_cache_never_serves_other_data_or_code(smoke_store: Store, tmp_path: Path) -> None:
     day = "2024-05-31"
     values = pd.Series([1.0, 2.0], index=["600000.SH", "000001.SZ"])
-    cache = FactorCache(tmp_path, namespace="b", fingerprint="f1", version="v1")
-    cache.put("apm", day, values)
+    cache = Cache(tmp_path / "b", fingerprint="f1", version="v1")
+    bh.write_cached_values(cache, "apm", day, values)
     pd.testing.assert_series_equal(
-        cache.get("apm", day), values, check_names=False, check_index_type=False
+        bh.read_cached_values(cache, "apm", day),
+        values,
+        check_names=False,
+        check_index_type=False,
     )
     assert (
-        FactorCache(tmp_path, namespace="b", fingerprint="f2", version="v1").get("apm", day) is None
+        bh.read_cached_values(Cache(tmp_path / "b", fingerprint="f2", version="v1"), "apm", day)
+        is None
     )
     assert (
-        FactorCache(tmp_path, namespace="b", fingerprint="f1", version="v2").get("apm", day) is None
+        bh.read_cached_values(Cache(tmp_path / "b", fingerprint="f1", version="v2"), "apm", day)
+        is None
     )
     # a file moved under another key is refused (its metadata names its own key)
-    other = FactorCache(tmp_path, namespace="b", fingerprint="f3", version="v1")
-    other.path("apm", day).parent.mkdir(parents=True)
-    cache.path("apm", day).rename(other.path("apm", day))
-    assert other.get("apm", day) is None
+    other = Cache(tmp_path / "b", fingerprint="f3", version="v1")
+    config = {"factor": "apm", "date": day}
+    cache.path(config, "arrow").rename(other.path(config, "arrow"))
+    assert bh.read_cached_values(other, "apm", day) is None
     # the data fingerprint ignores caches and follows the data
-    fp = data_fingerprint(smoke_store)
+    fp = smoke_store.fingerprint()
     bh.factor_history(
         smoke_store, smoke_store.calendar().month_ends()[-2:], factors=["ideal_amplitude"]
     )
-    assert (
-        data_fingerprint(smoke_store) == fp
-        and smoke_store.fingerprint() == Store(smoke_store.path).fingerprint()
-    )
+    assert smoke_store.fingerprint() == fp and Store(smoke_store.path).fingerprint() == fp
     copy = perturb_after(smoke_store.path, tmp_path / "smoke", "2026-06-30")
-    assert data_fingerprint(Store(copy)) != fp
-    assert bh.code_version(bh.BehaviorParams()) != bh.code_version(bh.BehaviorParams(window=21))
+    assert Store(copy).fingerprint() != fp
+    assert bh.behavior_version(bh.BehaviorParams()) != bh.behavior_version(
+        bh.BehaviorParams(window=21)
+    )
 
 
 def _store_without(root: Path, name: str, drop: tuple[str, ...]) -> Store:

@@ -18,12 +18,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from quantbook.data import Store
+from quantbook.data.cache import Cache
 from quantbook.evaluation import forward_returns, rank_ic_series
 from quantbook.factors import gan_gru as gg
 from quantbook.features import FEATURE_NAMES, FeatureSpec, build_windows, load_daily_panel
 from quantbook.features import price_volume as pv
 from quantbook.features.price_volume import daily_features, load_or_build_windows
-from quantbook.models import LocalExecutor, ModelCache
+from quantbook.models import LocalExecutor
 from quantbook.models.walkforward import Fit, calendar_fit_dates
 
 torch.set_num_threads(1)
@@ -113,10 +114,9 @@ def test_nanmedian_matches_numpy() -> None:
 
 def test_windows_restricted_to_a_universe(smoke_store: Store, smoke_windows: gg.WindowSet) -> None:
     codes = list(smoke_windows.codes[::3])
-    fp = smoke_store.fingerprint()
     spec = FeatureSpec()
-    assert pv.windows_key(fp, spec, codes=codes) != pv.windows_key(fp, spec)
-    assert pv.windows_key(fp, spec, codes=codes[::-1]) == pv.windows_key(fp, spec, codes=codes)
+    assert pv.windows_config(spec, codes=codes) != pv.windows_config(spec)
+    assert pv.windows_config(spec, codes=codes[::-1]) == pv.windows_config(spec, codes=codes)
     ws = load_or_build_windows(smoke_store, spec, codes=codes, cache=False)
     assert set(ws.codes) <= set(codes) and list(ws.dates) == list(smoke_windows.dates)
     d = ws.dates[len(ws.dates) // 2]
@@ -171,7 +171,7 @@ def test_cached_model_gives_identical_predictions(
     tiny = dataclasses.replace(TINY, dtype=dtype)
     r = calendar_fit_dates(ws.dates, calendar="half-year")[2]
     fit = _fit_at(smoke_store, ws, tiny, r)
-    cache = ModelCache(tmp_path / "models")
+    cache = Cache(tmp_path / "models", fingerprint="fp", version="t")
     first = gg.fit_window(ws, tiny, fit, kind="gan_gru", cache=cache, fingerprint="fp")
     again = gg.fit_window(ws, tiny, fit, kind="gan_gru", cache=cache, fingerprint="fp")
     assert next(first.gru.parameters()).dtype == getattr(torch, dtype)

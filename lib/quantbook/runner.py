@@ -37,6 +37,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ from quantbook.book import (
     load_yaml,
     plain_values,
 )
+from quantbook.data.cache import atomic_write
 from quantbook.data.store import Store, open_store, pid_alive
 from quantbook.errors import QuantbookError
 from quantbook.provenance import stale_reason
@@ -533,6 +535,10 @@ def _execute(
     return nb
 
 
+def _write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
+    nbformat.write(nb, str(path))
+
+
 def _remove(*files: Path) -> None:
     for f in files:
         try:
@@ -784,19 +790,14 @@ def refresh_committed_notebooks(
         if "as_of" in params:
             params["as_of"] = f"{resolve_as_of(store, params['as_of'], notify=notify):{DATE_FMT}}"
         params["metrics_path"] = ""
-        tmp = src.with_name(f".{src.name}.{uuid.uuid4().hex[:8]}.part")
-        try:
-            nb = _execute(
-                src, params, report=report, as_of=str(params.get("as_of", "")), cwd=paths.root
-            )
-            nb.metadata.pop("papermill", None)
-            for cell in nb.cells:
-                cell.metadata.pop("papermill", None)
-                cell.metadata.pop("execution", None)
-            nbformat.write(nb, str(tmp))
-            os.replace(tmp, src)
-        finally:
-            _remove(tmp)
+        nb = _execute(
+            src, params, report=report, as_of=str(params.get("as_of", "")), cwd=paths.root
+        )
+        nb.metadata.pop("papermill", None)
+        for cell in nb.cells:
+            cell.metadata.pop("papermill", None)
+            cell.metadata.pop("execution", None)
+        atomic_write(src, partial(_write_notebook, nb))
         notify(f"refreshed {src.relative_to(paths.root)} with {smoke.relative_to(paths.root)}")
         out.append(src)
     return out

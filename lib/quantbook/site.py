@@ -33,6 +33,7 @@ import pandas as pd
 from matplotlib.dates import ConciseDateFormatter
 
 from quantbook.book import BookPaths, load_schedule
+from quantbook.data.cache import atomic_write
 from quantbook.data.info import describe
 from quantbook.data.store import StoreNotFoundError, open_store
 from quantbook.errors import QuantbookError
@@ -204,19 +205,12 @@ def _write(path: Path, text: str | bytes) -> bool:
     data = text.encode() if isinstance(text, str) else text
     if path.is_file() and path.read_bytes() == data:
         return False
-    tmp = path.with_name(f".{path.name}.part")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise SiteWriteError(
             f"cannot write {path}: {e.strerror or e}; the page keeps its previous version"
         ) from None
-    except BaseException:  # Ctrl-C between the write and the rename
-        tmp.unlink(missing_ok=True)
-        raise
     return True
 
 

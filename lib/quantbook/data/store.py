@@ -171,6 +171,10 @@ def list_stores(root: Path | None = None) -> list[str]:
     )
 
 
+#: Store fingerprints of this process by (folder, the files' (name, size, mtime_ns)).
+_FINGERPRINTS: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -272,14 +276,33 @@ class Store:
         """SHA-256 over the table files' names and contents (16 hex digits), for provenance.
 
         Files under ``cache/`` (derived results) are not part of the data and are left out.
+
+        Notes
+        -----
+        Memoized in the process per (store folder, every file's (name, size, mtime_ns)): a
+        second call costs one ``stat`` per file, not a hash of its content; a file written,
+        added or removed since changes the signature and the files are hashed again.
         """
+        files = [
+            p
+            for p in sorted(self.path.rglob("*.parquet"))
+            if p.relative_to(self.path).parts[0] != CACHE_DIR  # derived results, not data
+        ]
+        signature = []
+        for p in files:
+            st = p.stat()
+            signature.append((p.relative_to(self.path).as_posix(), st.st_size, st.st_mtime_ns))
+        memo_key = (str(self.path.resolve()), tuple(signature))
+        known = _FINGERPRINTS.get(memo_key)
+        if known is not None:
+            return known
         h = hashlib.sha256()
-        for p in sorted(self.path.rglob("*.parquet")):
-            if p.relative_to(self.path).parts[0] == CACHE_DIR:  # derived results, not data
-                continue
-            h.update(p.relative_to(self.path).as_posix().encode())
+        for p, (rel, _, _) in zip(files, signature, strict=True):
+            h.update(rel.encode())
             h.update(_file_sha256(p).encode())
-        return h.hexdigest()[:16]
+        value = h.hexdigest()[:16]
+        _FINGERPRINTS[memo_key] = value
+        return value
 
     def read_extra(self, relpath: str) -> pd.DataFrame:
         """Read a source-specific table written with :meth:`StoreWriter.write_extra`."""

@@ -19,7 +19,7 @@ December 31):
    dummies and ln(float market cap), and z-scored again
    (:func:`quantbook.preprocess.preprocess_factor`).
 
-Trained models are cached under ``data/<store>/cache/gan_gru/models`` keyed by the kind,
+Trained models are cached in the store's cache ``gan_gru_models`` (:func:`models_cache`) keyed by the kind,
 the preset's configuration, *R*, the store fingerprint and the code versions, so a rerun
 for a new month only trains what is new. Presets: :data:`PRESETS`.
 
@@ -43,17 +43,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from quantbook.data.cache import Cache
 from quantbook.data.store import Store
 from quantbook.features.price_volume import (
     FEATURE_NAMES,
     FEATURES_VERSION,
     FeatureSpec,
     WindowSet,
-    cache_root,
     load_or_build_windows,
     universe_digest,
 )
-from quantbook.models.cache import ModelCache, cache_key
 from quantbook.models.executor import Executor, SerialExecutor
 from quantbook.models.gan import GAN, CNNDiscriminator, LSTMGenerator, train_gan
 from quantbook.models.gru import GRUFactorModel, ic_loss
@@ -74,6 +73,8 @@ __all__ = [
     "gan_gru_factor",
     "get_config",
     "industry_labels",
+    "model_config",
+    "models_cache",
     "predict",
     "retrain_schedule",
 ]
@@ -409,21 +410,24 @@ def _split(
     return dates[:-n_valid], dates[-n_valid:]
 
 
-def model_key(
+def model_config(
     kind: Kind, config: GanGruConfig, retrain_date: pd.Timestamp, fingerprint: str
-) -> str:
-    """Cache key of one trained model."""
-    return cache_key(
-        {
-            "kind": kind,
-            "config": config.key(),
-            "retrain_date": f"{pd.Timestamp(retrain_date):%Y-%m-%d}",
-            "store": fingerprint,
-            "model_version": MODEL_VERSION,
-            "features_version": FEATURES_VERSION,
-            "torch": torch.__version__.split("+")[0],
-        }
-    )
+) -> dict[str, Any]:
+    """Cache configuration of one trained model (its entry in :func:`models_cache`)."""
+    return {
+        "kind": kind,
+        "config": config.key(),
+        "retrain_date": f"{pd.Timestamp(retrain_date):%Y-%m-%d}",
+        "store": fingerprint,
+        "model_version": MODEL_VERSION,
+        "features_version": FEATURES_VERSION,
+        "torch": torch.__version__.split("+")[0],
+    }
+
+
+def models_cache(store: Store) -> Cache:
+    """The store's cache ``gan_gru_models`` of trained models (torch state dicts)."""
+    return Cache.for_store(store, "gan_gru_models", version=MODEL_VERSION)
 
 
 def _history(records: Any) -> pd.DataFrame:
@@ -437,7 +441,7 @@ def fit_window(
     fit: Fit,
     *,
     kind: Kind = "gan_gru",
-    cache: ModelCache | None = None,
+    cache: Cache | None = None,
     fingerprint: str = "",
     progress: bool = False,
 ) -> WindowModel:
@@ -474,7 +478,7 @@ def fit_window(
     retrain_date = fit.date
     train_d, valid_d = _split(fit.train, config)
     gru, gan = _build(config)
-    key = model_key(kind, config, retrain_date, fingerprint)
+    key = model_config(kind, config, retrain_date, fingerprint)
     common: dict[str, Any] = {
         "kind": kind,
         "retrain_date": pd.Timestamp(retrain_date),
@@ -485,8 +489,9 @@ def fit_window(
         "n_train": len(train_d),
         "n_valid": len(valid_d),
     }
-    if cache is not None and key in cache:
-        states, meta = cache.load(key)
+    saved = cache.get_states(key) if cache is not None else None
+    if saved is not None:
+        states, meta = saved
         gru.load_state_dict(states["gru"])
         generator = None
         if kind == "gan_gru":
@@ -536,7 +541,7 @@ def fit_window(
         states = {"gru": gru.state_dict()}
         if kind == "gan_gru":
             states["generator"] = gan.generator.state_dict()
-        cache.save(
+        cache.put_states(
             key,
             states,
             meta={
@@ -648,7 +653,7 @@ class _RetrainTask:
     config: GanGruConfig
     fit: Fit
     ws: WindowSet
-    cache: ModelCache | None
+    cache: Cache | None
     fingerprint: str
     progress: bool
 
@@ -699,7 +704,8 @@ def gan_gru_factor(
         quick run): windows, cross-sectional standardization, labels, training and the
         factor all use these stocks only. Default: every stock of the store.
     cache
-        Use and fill the window and model caches under ``data/<store>/cache/gan_gru``.
+        Use and fill the window and model caches (``<store>/cache/gan_gru_windows`` and
+        ``<store>/cache/gan_gru_models``).
     progress
         tqdm bars while training.
     notify
@@ -719,7 +725,7 @@ def gan_gru_factor(
     ws = load_or_build_windows(store, config.features, fingerprint=fp, cache=cache, codes=codes)
     if codes is not None:  # models trained on a subset are cached apart from full-store ones
         fp = f"{fp}-{universe_digest(codes)}"
-    mcache = ModelCache(cache_root(store) / "models") if cache else None
+    mcache = models_cache(store) if cache else None
     month_ends = ws.dates[np.isin(ws.dates, store.calendar().month_ends(end=as_of))]
     if start is not None:
         month_ends = month_ends[month_ends >= pd.Timestamp(start)]

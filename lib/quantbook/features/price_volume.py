@@ -23,7 +23,7 @@ left out of training.
 Everything the window at *t* holds comes from bars dated *t* or earlier; only the label looks
 ahead. Windows are computed date by date into a float16 array that can be a memory map on
 disk, so the full preset never holds all windows in memory; :func:`load_or_build_windows`
-caches them under ``data/<store>/cache/gan_gru/`` keyed by the store fingerprint, the
+caches them in the store's cache ``gan_gru_windows`` (:mod:`quantbook.data.cache`) keyed by the store fingerprint, the
 feature specification and :data:`FEATURES_VERSION`.
 
 Examples
@@ -53,8 +53,9 @@ import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
 
+from quantbook.data.cache import Cache
 from quantbook.data.calendar import TradingCalendar
-from quantbook.data.store import Store
+from quantbook.data.store import CACHE_DIR, Store
 
 __all__ = [
     "FEATURES_VERSION",
@@ -67,6 +68,8 @@ __all__ = [
     "load_daily_panel",
     "load_or_build_windows",
     "universe_digest",
+    "windows_cache",
+    "windows_config",
 ]
 
 #: numpy's warnings for an all-NaN slice of nanmean / nanstd (the answer is NaN).
@@ -551,15 +554,6 @@ def build_windows(
 
 
 # -- cache -----------------------------------------------------------------------------------------
-def cache_root(store: Store) -> Path:
-    """``data/<store>/cache/gan_gru``: model inputs and trained models of this report.
-
-    Files here are ``.npy`` / ``.json`` / ``.pt`` (never ``.parquet``), so the store's
-    fingerprint, which hashes its Parquet files, does not change when the cache fills.
-    """
-    return store.path / "cache" / "gan_gru"
-
-
 def universe_digest(codes: Iterable[str] | None) -> str | None:
     """A 16-hex-digit digest of a stock universe (sorted, unique codes); None for all stocks.
 
@@ -571,20 +565,26 @@ def universe_digest(codes: Iterable[str] | None) -> str | None:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def windows_key(
-    store_fingerprint: str, spec: FeatureSpec, *, codes: Iterable[str] | None = None
-) -> str:
-    """Cache key of a window set: store fingerprint, specification, feature code version
-    and, when restricted, the universe (:func:`universe_digest`)."""
-    parts: dict[str, Any] = {
-        "store": store_fingerprint,
-        "spec": spec.key(),
-        "version": FEATURES_VERSION,
-    }
-    if codes is not None:  # unrestricted keys stay as they were (existing caches remain valid)
-        parts["universe"] = universe_digest(codes)
-    blob = json.dumps(parts, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def windows_config(spec: FeatureSpec, *, codes: Iterable[str] | None = None) -> dict[str, Any]:
+    """Cache configuration of a window set: the specification and, when restricted, the
+    universe (:func:`universe_digest`); the store fingerprint and :data:`FEATURES_VERSION`
+    are the cache's own."""
+    config: dict[str, Any] = {"spec": spec.key()}
+    if codes is not None:
+        config["universe"] = universe_digest(codes)
+    return config
+
+
+def windows_cache(store: Store, *, fingerprint: str | None = None) -> Cache:
+    """The store's cache ``gan_gru_windows`` (entries are folders ``<key>.windows``).
+
+    Files there are ``.npy`` / ``.json`` (never ``.parquet``); the store's ``cache/`` folder
+    is not part of its fingerprint anyway.
+    """
+    fp = fingerprint or store.fingerprint()
+    return Cache(
+        store.path / CACHE_DIR / "gan_gru_windows", fingerprint=fp, version=str(FEATURES_VERSION)
+    )
 
 
 def _save_meta(ws: WindowSet, folder: Path) -> None:
@@ -634,7 +634,8 @@ def load_or_build_windows(
     fingerprint
         The store's fingerprint if already known (it hashes every table file).
     cache
-        Read and write ``data/<store>/cache/gan_gru/windows-<key>/``. The folder is written
+        Read and write the folder ``data/<store>/cache/gan_gru_windows/<key>.windows/``
+        (:func:`windows_cache`, :func:`windows_config`). The folder is written
         under a temporary name and renamed when complete (atomic); the windows are a
         read-only memory map when loaded.
     codes
@@ -650,8 +651,9 @@ def load_or_build_windows(
     codes = None if codes is None else sorted({str(c) for c in codes})
     if not cache:
         return build_windows(load_daily_panel(store, codes=codes), spec)
-    key = windows_key(fingerprint or store.fingerprint(), spec, codes=codes)
-    folder = cache_root(store) / f"windows-{key}"
+    folder = windows_cache(store, fingerprint=fingerprint).path(
+        windows_config(spec, codes=codes), "windows"
+    )
     if (folder / "meta.json").is_file():
         return _load(folder)
     tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")

@@ -14,7 +14,6 @@
 - :mod:`quantbook.models.gru`: the GRU + MLP return model and the IC loss;
 - :mod:`quantbook.models.gan`: the LSTM generator, CNN discriminator and their alternating
   training;
-- :mod:`quantbook.models.cache`: trained models on disk, keyed by what determines them.
 """
 
 from quantbook.models.barra_ml import (
@@ -25,7 +24,6 @@ from quantbook.models.barra_ml import (
     combine,
     run_barra_ml,
 )
-from quantbook.models.cache import ModelCache, cache_key
 from quantbook.models.executor import Executor, LocalExecutor, SerialExecutor, default_executor
 from quantbook.models.gan import GAN, CNNDiscriminator, LSTMGenerator, gan_step, train_gan
 from quantbook.models.gru import GRUFactorModel, ic_loss, pearson
@@ -46,12 +44,10 @@ __all__ = [
     "LocalExecutor",
     "MHCBlock",
     "MHCCoefficients",
-    "ModelCache",
     "ResidualMLP",
     "SerialExecutor",
     "TrainResult",
     "build_model",
-    "cache_key",
     "combine",
     "default_executor",
     "deterministic",

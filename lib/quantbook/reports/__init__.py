@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from quantbook.data.cache import atomic_write
 
 __all__ = ["Metrics", "MetricValue", "flatten", "read_metrics"]
 
@@ -108,16 +109,8 @@ class Metrics(Mapping[str, MetricValue]):
         """
         if not path:
             return None
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-        try:
-            tmp.write_text(
-                json.dumps(self.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-            )
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+        target = atomic_write(path, lambda tmp: tmp.write_text(text))
         return target
 
 

@@ -683,7 +683,8 @@ def style_factor_returns(
 ) -> StyleReturns:
     """Monthly returns of Size, BookToPrice, Growth and earnings expectation to ``as_of``.
 
-    Calls ``quantbook.risk.fit(store, start=..., end=as_of, freq="M")`` and reads its
+    Calls ``quantbook.risk.fit_cached(store, end=as_of, config=RiskFitConfig(freq="M",
+    start=...))`` (the fit other reports share) and reads its
     ``factor_returns`` (``date x factor``). Without analyst forecasts, the earnings-expectation
     factor is the EarningsYield style (SPEC §1). When the risk model is not part of this
     build, or the store lacks what it needs, the result says so (``available=False``).
@@ -700,7 +701,9 @@ def style_factor_returns(
     ends = store.calendar().month_ends(end=day)
     start = ends[-(months + 1)] if len(ends) > months else store.start
     try:
-        res = risk.fit(store, start=start, end=day, freq="M", progress=False)
+        res = risk.fit_cached(
+            store, end=day, config=risk.RiskFitConfig(freq="M", start=start), progress=False
+        )
     except DataUnavailableError as e:
         return StyleReturns(False, f"The risk model cannot run on store {store.name!r}: {e}")
     fr = pd.DataFrame(res.factor_returns)

@@ -14,7 +14,7 @@ Sections (each a function returning a frame; ``show_*`` wrap a frame for display
   exposures);
 - :func:`unavailable_styles`: styles the store cannot support, with the reason.
 
-The model is fitted with :func:`quantbook.risk.fit` at month-ends from ``start`` to the last
+The model is fitted with :func:`quantbook.risk.fit_cached` (shared with the other reports) at month-ends from ``start`` to the last
 month-end on or before ``as_of``; every exposure and return uses data up to that day only.
 """
 
@@ -35,12 +35,11 @@ from quantbook.reports import Metrics
 from quantbook.risk import (
     STYLE_NAMES,
     EstimationUniverse,
+    RiskFitConfig,
     RiskModelResult,
     StyleExposures,
-    compute_styles,
-    fit,
+    fit_cached,
 )
-from quantbook.risk.styles import StyleDataWarning
 from quantbook.tables import Table, table
 
 __all__ = [
@@ -215,18 +214,18 @@ def prepare(
     if first >= len(month_ends):
         raise ValueError(f"no month-end between {start} and {day:%Y-%m-%d}")
     starts = month_ends[first - 1 :]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StyleDataWarning)
-        expo = compute_styles(store, starts, progress=progress)
-    result = fit(
+    result = fit_cached(
         store,
-        start=month_ends[first],
         end=month_ends[-1],
-        freq="M",
-        exposures=expo,
-        universe=EstimationUniverse(min_listed_days=min_listed_days, exclude_st=exclude_st),
+        config=RiskFitConfig(
+            freq="M",
+            start=month_ends[first],
+            exposure_dates=tuple(starts),
+            universe=EstimationUniverse(min_listed_days=min_listed_days, exclude_st=exclude_st),
+        ),
         progress=progress,
     )
+    expo = result.exposures
     return RiskReport(
         store=store, as_of=day, month_end=month_ends[-1], result=result, exposures=expo
     )

@@ -11,32 +11,27 @@ known at ``s`` with the outcome over the next period :math:`(s, s+1]`, which is 
 ``window`` of them), so it never sees an outcome after the decision date. It is retrained every
 ``retrain_every`` rows and reused in between (a
 :class:`~quantbook.models.walkforward.WalkForward` schedule; the fits are independent tasks
-mapped by an :class:`~quantbook.models.executor.Executor`); trained coefficients are cached (see
-:class:`ModelCache`) under a key that hashes the training data itself, so a cache entry is
-served only for identical inputs.
+mapped by an :class:`~quantbook.models.executor.Executor`); trained coefficients are cached (one
+JSON file per model in a :class:`~quantbook.data.cache.Cache`) under a key that hashes the
+training data itself, so a cache entry is served only for identical inputs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from quantbook.data.cache import Cache
 from quantbook.models.executor import Executor, SerialExecutor
 from quantbook.models.walkforward import WalkForward
 
 __all__ = [
     "LinearModel",
-    "ModelCache",
-    "ModelCacheWarning",
     "RollingPredictions",
     "fit_logistic",
     "fit_ridge",
@@ -45,10 +40,6 @@ __all__ = [
 ]
 
 ModelKind = Literal["logistic", "ridge"]
-
-
-class ModelCacheWarning(UserWarning):
-    """The model cache could not be read or written; models are retrained."""
 
 
 @dataclass(frozen=True)
@@ -232,70 +223,20 @@ def fit_logistic(
 
 
 # -- cache ---------------------------------------------------------------------------------------
-class ModelCache:
-    """Trained models of one strategy, one JSON file per (data fingerprint, strategy, version).
+def _read_model(cache: Cache, key: str) -> LinearModel | None:
+    """The model cached under the entry ``{"model": key}``, or None."""
+    return cache.read(
+        {"model": key},
+        "json",
+        lambda p: LinearModel.from_json(json.loads(p.read_text())),
+        errors=(ValueError, KeyError, TypeError),
+    )
 
-    Layout: ``<root>/<fingerprint>/<name>-<version>.json`` holding ``{entry key: model}``,
-    where an entry key is ``<train end date>-<hash of the training data>``; the folder
-    ``<root>`` is normally ``data/<store>/cache/strategies`` (see :func:`ModelCache.for_store`).
-    JSON, not Parquet, so the cache never changes the store's fingerprint. Writes go to a
-    temporary file that is renamed.
 
-    Parameters
-    ----------
-    path
-        The JSON file.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._data: dict[str, dict[str, object]] = {}
-        self._dirty = False
-        self.hits = 0
-        self.misses = 0
-        if path is not None and path.is_file():
-            try:
-                self._data = json.loads(path.read_text())
-            except (OSError, ValueError) as e:
-                warnings.warn(
-                    f"unreadable model cache {path}: {e}", ModelCacheWarning, stacklevel=2
-                )
-
-    @classmethod
-    def for_store(
-        cls, cache_root: Path | None, *, fingerprint: str, name: str, version: str
-    ) -> ModelCache:
-        """The cache file of one strategy under ``cache_root`` (None: an in-memory cache)."""
-        if cache_root is None:
-            return cls(None)
-        return cls(cache_root / fingerprint / f"{name}-{version}.json")
-
-    def get(self, key: str) -> LinearModel | None:
-        d = self._data.get(key)
-        if d is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return LinearModel.from_json(d)
-
-    def put(self, key: str, model: LinearModel) -> None:
-        self._data[key] = model.to_json()
-        self._dirty = True
-
-    def save(self) -> None:
-        """Write the file if anything was added (a failure only warns)."""
-        if self.path is None or not self._dirty:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.part")
-            tmp.write_text(json.dumps(self._data, sort_keys=True))
-            os.replace(tmp, self.path)
-            self._dirty = False
-        except OSError as e:
-            warnings.warn(
-                f"could not write model cache {self.path}: {e}", ModelCacheWarning, stacklevel=2
-            )
+def _write_model(cache: Cache, key: str, model: LinearModel) -> None:
+    cache.write(
+        {"model": key}, "json", lambda p: p.write_text(json.dumps(model.to_json(), sort_keys=True))
+    )
 
 
 def _data_key(date: pd.Timestamp, X: np.ndarray, y: np.ndarray, params: str) -> str:
@@ -365,7 +306,7 @@ def rolling_predict(
     l2: float = 1.0,
     sample_weight: pd.Series | None = None,
     fit_intercept: bool = True,
-    cache: ModelCache | None = None,
+    cache: Cache | None = None,
     executor: Executor | None = None,
 ) -> RollingPredictions:
     """Walk-forward fit and predict on a rolling window.
@@ -392,7 +333,8 @@ def rolling_predict(
     fit_intercept
         See :func:`fit_logistic` (logistic only).
     cache
-        A :class:`ModelCache` (None: no caching).
+        The strategy's model cache (:meth:`~quantbook.strategies.base.Strategy.model_cache`;
+        None: no caching).
     executor
         Maps the fits not found in the cache (default:
         :class:`~quantbook.models.executor.SerialExecutor`).
@@ -427,14 +369,14 @@ def rolling_predict(
         _data_key(fit.date, t.X, np.concatenate([t.y, t.v]), params)
         for fit, t in zip(fits, tasks, strict=True)
     ]
-    found = [cache.get(key) if cache is not None else None for key in keys]
+    found = [_read_model(cache, key) if cache is not None else None for key in keys]
     todo = [i for i, m in enumerate(found) if m is None]
     for i, m in zip(
         todo, (executor or SerialExecutor()).map(_fit_linear, [tasks[i] for i in todo]), strict=True
     ):
         found[i] = m
         if cache is not None:
-            cache.put(keys[i], m)
+            _write_model(cache, keys[i], m)
     for fit, maybe in zip(fits, found, strict=True):
         assert maybe is not None
         model = maybe
@@ -444,8 +386,6 @@ def rolling_predict(
                 pred[k] = float(model.predict(X[k : k + 1])[0])
                 trained.iloc[k] = fit.date
                 ntrain[k] = model.n_obs
-    if cache is not None:
-        cache.save()
     return RollingPredictions(
         prediction=pd.Series(pred, index=features.index, name="prediction"),
         trained_on=trained,

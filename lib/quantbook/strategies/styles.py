@@ -4,7 +4,7 @@ Both come from the project's risk model (:mod:`quantbook.risk`), which this modu
 
 - stock style exposures on the rebalance dates: :func:`quantbook.risk.compute_styles`,
   ``.frame`` long (date, code, one column per style);
-- style factor returns: ``quantbook.risk.fit(store, end=..., freq="W", exposures=...)
+- style factor returns: ``quantbook.risk.fit_cached(store, end=..., config=RiskFitConfig(freq="W", ...))
   .factor_returns`` (date x factor, the styles among the columns), with those exposures;
 - an ETF's exposure to a style on date :math:`t` is the float-cap-weighted mean exposure of
   the members of its tracked index on :math:`t` (``index_members``):
@@ -30,7 +30,7 @@ import pandas as pd
 
 from quantbook.data.calendar import DateLike
 from quantbook.data.store import DataUnavailableError, Store
-from quantbook.risk import compute_styles, fit, period_ends
+from quantbook.risk import RiskFitConfig, fit_cached, period_ends
 from quantbook.risk.model import Frequency
 from quantbook.risk.styles import StyleDataWarning
 
@@ -261,8 +261,14 @@ def load_style_inputs(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", StyleDataWarning)
-            expo = compute_styles(store, day_list, progress=progress)
-            model = fit(store, end=end_ts, freq=freq, exposures=expo, progress=progress)
+            model = fit_cached(
+                store,
+                end=end_ts,
+                config=RiskFitConfig(freq=freq, exposure_dates=tuple(day_list)),
+                progress=progress,
+                exposure_warnings=True,
+            )
+            expo = model.exposures
     except DataUnavailableError as e:
         return StyleInputs.missing(
             f"the risk model cannot run on store {store.name!r} (style exposures or factor "
