@@ -53,7 +53,7 @@ def _cases(draw: st.DrawFn) -> tuple[WalkForward, dict[str, object]]:
         every=draw(st.integers(1, 4)),
         calendar=draw(st.sampled_from(["periods", "half-year", "year"])),
         window=draw(st.none() | st.integers(1, 15)),
-        min_train=draw(st.integers(0, 8)),
+        min_train=draw(st.integers(1, 8)),
         horizon=draw(st.integers(0, 5)),
     )
     kw: dict[str, object] = {"samples": samples}

@@ -58,7 +58,8 @@ def calendar_fit_dates(sessions: pd.DatetimeIndex, *, calendar: FitCalendar) -> 
     Notes
     -----
     Only period ends :math:`e` with :math:`s_0 \\le e \\le s_{-1}` are included; the fit date
-    of :math:`e` is :math:`\\max\\{s \\in \\text{sessions} : s \\le e\\}`.
+    of :math:`e` is :math:`\\max\\{s \\in \\text{sessions} : s \\le e\\}`, each day once (with
+    sessions sparser than the calendar, two period ends may share their last session).
 
     Examples
     --------
@@ -75,7 +76,7 @@ def calendar_fit_dates(sessions: pd.DatetimeIndex, *, calendar: FitCalendar) -> 
         for month, day in _CALENDAR_ENDS[calendar]
     ]
     e = pd.DatetimeIndex([d for d in ends if s[0] <= d <= s[-1]])
-    return s[s.searchsorted(e, side="right") - 1]
+    return s[s.searchsorted(e, side="right") - 1].unique()  # sparse sessions: one fit per day
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +163,7 @@ class WalkForward:
     window
         Rolling window: the latest ``window`` samples whose label is known; None: expanding.
     min_train
-        Fewest usable training samples of a fit; a candidate with fewer is skipped (the
+        Fewest usable training samples of a fit (at least 1); a candidate with fewer is skipped (the
         previous fit, if any, keeps predicting) and the next candidate is tried.
     horizon
         Label horizon in samples, when no explicit label end is given: the label of sample
@@ -193,8 +194,11 @@ class WalkForward:
     horizon: int = 1
 
     def __post_init__(self) -> None:
-        if self.every < 1 or self.min_train < 0 or self.horizon < 0:
-            raise ValueError(f"invalid walk-forward rule {self!r}")
+        if self.every < 1 or self.min_train < 1 or self.horizon < 0:
+            raise ValueError(
+                f"invalid walk-forward rule {self!r}: every and min_train must be at least 1 "
+                "(a fit needs a training sample), horizon at least 0"
+            )
         if self.window is not None and self.window < 1:
             raise ValueError(f"walk-forward window must be positive or None, not {self.window}")
 
