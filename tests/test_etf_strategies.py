@@ -211,7 +211,7 @@ def test_style_inputs_say_what_the_risk_model_could_not_read(
     def no_bars(*args: object, **kwargs: object) -> None:
         raise DataUnavailableError("store 'smoke': daily_bars.float_shares is unavailable")
 
-    monkeypatch.setattr(style_inputs, "compute_styles", no_bars)
+    monkeypatch.setattr(style_inputs, "fit_cached", no_bars)
     got = load_style_inputs(smoke_store, dates=dates, end=dates[-1], etfs=pool)
     assert not got.ok and got.factor_returns.empty
     assert got.unavailable is not None
@@ -228,7 +228,7 @@ def test_style_inputs_let_a_bug_of_the_risk_model_through(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(style_inputs, "compute_styles", broken)
+    monkeypatch.setattr(style_inputs, "fit_cached", broken)
     with pytest.raises(ZeroDivisionError):
         load_style_inputs(smoke_store, dates=dates, end=dates[-1], etfs=pool)
 
