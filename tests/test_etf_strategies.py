@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from quantbook.data import Store
+from quantbook.data.calendar import SnappedDateWarning
 from quantbook.data.store import DataUnavailableError
 from quantbook.reports import Metrics
 from quantbook.reports import etf_weekly as ew
@@ -245,7 +246,7 @@ def test_style_inputs_need_a_complete_period(smoke_store: Store) -> None:
 
 def test_report_summary_and_metrics(smoke_store: Store) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("error", ew.SnappedDateWarning)
+        warnings.simplefilter("error", SnappedDateWarning)
         book = ew.prepare(smoke_store, as_of="2026-10-30", train_window=104, min_train=39)
     m = Metrics()
     frame = ew.summary(book, metrics=m)
