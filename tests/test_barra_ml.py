@@ -129,14 +129,14 @@ def test_pipeline_runs_on_the_real_sample(real_store: Store) -> None:
     res = mv.prepare(
         real_store,
         start=start,
-        as_of=last,
+        as_of=real_store.calendar().month_ends(end=last)[-1],
         windows="6",
         width=16,
         depth=2,
         max_epochs=5,
         retrain_every=6,
         processes=1,
-    )
+    ).result
     assert set(res.styles) == set(PRICE_STYLES)
     assert set(res.missing_styles) == set(STYLE_NAMES) - set(PRICE_STYLES)
     assert all("fundamentals" in reason for reason in res.missing_styles.values())

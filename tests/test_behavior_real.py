@@ -46,7 +46,7 @@ INPUT = {
 
 
 @pytest.fixture(scope="module")
-def report(real_store: Store) -> bm.BehaviorReport:
+def report(real_store: Store) -> bm.BehaviorMonthlyReport:
     return bm.prepare(real_store, as_of=AS_OF, cache=False)
 
 
@@ -122,7 +122,7 @@ def test_ideal_amplitude_matches_the_raw_file(real_store: Store) -> None:
         assert share > 0.995 and diff.max() < 0.01
 
 
-def test_ideal_amplitude_rank_ic(real_store: Store, report: bm.BehaviorReport) -> None:
+def test_ideal_amplitude_rank_ic(real_store: Store, report: bm.BehaviorMonthlyReport) -> None:
     """Mean monthly rank IC of ideal amplitude, computed here with scipy on the raw values.
 
     Factor at month-end ``t`` against the return from the close of ``t`` to the close of the
@@ -178,7 +178,9 @@ def test_ideal_amplitude_rank_ic(real_store: Store, report: bm.BehaviorReport) -
     assert mean < 0 and t < -3
 
 
-def test_report_prepares_for_a_2022_month_end(real_store: Store, report: bm.BehaviorReport) -> None:
+def test_report_prepares_for_a_2022_month_end(
+    real_store: Store, report: bm.BehaviorMonthlyReport
+) -> None:
     assert report.as_of == AS_OF
     assert report.history.available == ["ideal_amplitude"]
     assert set(report.history.unavailable) == set(UNAVAILABLE)

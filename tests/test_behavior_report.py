@@ -15,19 +15,20 @@ from fixtures_small import REPO, Env, perturb_after, small_tables
 from quantbook.data import Store, StoreWriter
 from quantbook.reports import Metrics
 from quantbook.reports import behavior_monthly as bm
+from quantbook.reports.contract import SPECS
 from quantbook.tables import Table
 
 
 @pytest.fixture(scope="module")
-def report(smoke_store: Store) -> bm.BehaviorReport:
+def report(smoke_store: Store) -> bm.BehaviorMonthlyReport:
     return bm.prepare(smoke_store, as_of=smoke_store.calendar().month_ends()[-1])
 
 
-def test_summary_table_and_metrics(report: bm.BehaviorReport) -> None:
+def test_summary_table_and_metrics(report: bm.BehaviorMonthlyReport) -> None:
     m = Metrics()
     t = bm.summary_table(report, metrics=m)
     assert list(t.index) == ["Ideal reversal", "Smart money", "APM", "Ideal amplitude", "Composite"]
-    for key in bm.HEADLINE:
+    for key in SPECS["behavior_monthly"].headline:
         assert m[key] is not None, key
     ev = report.evaluations["apm"]
     ls = ev.groups.long_short.dropna()
@@ -45,7 +46,7 @@ def test_summary_table_and_metrics(report: bm.BehaviorReport) -> None:
     assert isinstance(bm.show_summary(t, report), Table)
 
 
-def test_long_short_and_quintiles(report: bm.BehaviorReport) -> None:
+def test_long_short_and_quintiles(report: bm.BehaviorMonthlyReport) -> None:
     f = bm.long_short_frame(report, "ideal_amplitude")
     assert f.index[-1] == report.as_of and f["formed"].iloc[-1] == report.prev_month_end
     np.testing.assert_allclose(f["net_value"], (1 + f["long_short"]).cumprod())
@@ -56,7 +57,7 @@ def test_long_short_and_quintiles(report: bm.BehaviorReport) -> None:
     assert list(q.index) == ["Q1", "Q2", "Q3", "Q4", "Q5"]
 
 
-def test_pools_and_weights(report: bm.BehaviorReport) -> None:
+def test_pools_and_weights(report: bm.BehaviorMonthlyReport) -> None:
     m = Metrics()
     p = bm.pool_table(report, metrics=m)
     assert list(p.index) == ["All (universe)", "CSI 800", "CSI 1000", "CSI 2000"]
@@ -79,7 +80,7 @@ def test_pools_and_weights(report: bm.BehaviorReport) -> None:
     assert len(w) == 12 and (w["Ideal reversal"] < 0).mean() > 0.5
 
 
-def test_narrative_states_the_numbers(report: bm.BehaviorReport) -> None:
+def test_narrative_states_the_numbers(report: bm.BehaviorMonthlyReport) -> None:
     text = bm.narrative(report).markdown
     st = report.evaluations["composite"].stats()
     assert f"{report.as_of:%B %Y}" in text
@@ -139,7 +140,9 @@ def test_style_section_says_when_the_risk_model_is_missing(
     assert "unavailable" in bm.show_style_returns(sr).markdown  # type: ignore[union-attr]
 
 
-def test_run_renders_page(smoke_store: Store, report: bm.BehaviorReport, tmp_path: Path) -> None:
+def test_run_renders_page(
+    smoke_store: Store, report: bm.BehaviorMonthlyReport, tmp_path: Path
+) -> None:
     from quantbook import site
     from quantbook.runner import run_report
 

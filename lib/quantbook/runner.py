@@ -60,6 +60,7 @@ from quantbook.data.cache import atomic_write
 from quantbook.data.store import Store, open_store, pid_alive
 from quantbook.errors import QuantbookError
 from quantbook.provenance import stale_reason
+from quantbook.reports.contract import POLICY_WORDS, AsOfPolicy, policy_date, report_spec
 from quantbook.site import MetricsError, Run
 
 __all__ = [
@@ -363,13 +364,21 @@ def check_date_option(value: str | None, *, option: str) -> str | None:
 
 
 def resolve_as_of(
-    store: Store, as_of: str | pd.Timestamp | dt.date, *, notify: Notify = _stderr
+    store: Store,
+    as_of: str | pd.Timestamp | dt.date,
+    *,
+    policy: AsOfPolicy = "session",
+    notify: Notify = _stderr,
 ) -> pd.Timestamp:
-    """The trading day a run uses for ``as_of``.
+    """The day a run uses for ``as_of`` under a report's as-of ``policy``: the one resolution.
 
-    ``"latest"`` means the store's last complete month-end. A day that is not a trading day
-    moves to the previous trading day (with a notice); a day after the store's last date or
-    before its first is refused with :class:`AsOfError`.
+    Notes
+    -----
+    ``"latest"`` means the store's last complete month-end. A date moves to the last day at or
+    before it that the policy allows (:func:`quantbook.reports.contract.policy_date`:
+    ``session`` a trading day, ``month_end`` a month's last session, ``week_end`` a week's),
+    with a notice; a date after the store's last date or before its first is refused with
+    :class:`AsOfError`. The report's ``prepare`` never moves it again.
     """
     if isinstance(as_of, str) and as_of.strip().lower() == "latest":
         ends = store.calendar().month_ends()
@@ -377,7 +386,7 @@ def resolve_as_of(
             raise AsOfError(
                 f"store {store.name!r} ({store.start:%Y-%m-%d} to {store.end:%Y-%m-%d}) has no complete month"
             )
-        return pd.Timestamp(ends[-1])
+        return policy_date(store, pd.Timestamp(ends[-1]), policy)
     if isinstance(as_of, str) and not _DATE_RE.match(as_of.strip()):
         raise AsOfError(
             f"as-of {as_of!r} is not a date: use YYYY-MM-DD (e.g. 2024-03-29) or 'latest'"
@@ -399,12 +408,13 @@ def resolve_as_of(
         raise AsOfError(
             f"as-of {day:%Y-%m-%d} is before the first date of store {store.name!r} ({store.start:%Y-%m-%d})"
         )
-    snapped = store.calendar().previous_or_same(day, warn=False)
+    snapped = policy_date(store, day, policy)
     if snapped != day:
+        word = POLICY_WORDS[policy]
         notify(
-            f"note: {day:%Y-%m-%d} is not a trading day; using the previous trading day {snapped:%Y-%m-%d}"
+            f"note: {day:%Y-%m-%d} is not a {word}; using the previous {word} {snapped:%Y-%m-%d}"
         )
-    return pd.Timestamp(snapped)
+    return snapped
 
 
 # -- one run ----------------------------------------------------------------------------------------
@@ -613,7 +623,10 @@ def run_report(
     )
     store = open_store(str(params["data"]))
     day = resolve_as_of(
-        store, as_of if not isinstance(as_of, dt.date) else pd.Timestamp(as_of), notify=notify
+        store,
+        as_of if not isinstance(as_of, dt.date) else pd.Timestamp(as_of),
+        policy=report_spec(report).as_of_policy,
+        notify=notify,
     )
     as_of_s = f"{day:{DATE_FMT}}"
     requested = str(as_of)[:10]
@@ -629,7 +642,7 @@ def run_report(
     token = uuid.uuid4().hex[:8]
     tmp_nb = out_dir / f".{as_of_s}.{token}.ipynb.part"
     tmp_metrics = out_dir / f".{as_of_s}.{token}.metrics.json.part"
-    run_params = {**params, "metrics_path": str(tmp_metrics)}
+    run_params = {**params, "requested_as_of": str(as_of), "metrics_path": str(tmp_metrics)}
     t0 = time.perf_counter()
     try:
         nb = _execute(source, run_params, report=report, as_of=as_of_s, cwd=paths.root)
@@ -788,7 +801,10 @@ def refresh_committed_notebooks(
         params = load_yaml(smoke)
         store = open_store(str(params.get("data", "smoke")))
         if "as_of" in params:
-            params["as_of"] = f"{resolve_as_of(store, params['as_of'], notify=notify):{DATE_FMT}}"
+            policy = report_spec(report).as_of_policy
+            params["requested_as_of"] = str(params["as_of"])
+            day = resolve_as_of(store, params["as_of"], policy=policy, notify=notify)
+            params["as_of"] = f"{day:{DATE_FMT}}"
         params["metrics_path"] = ""
         nb = _execute(
             src, params, report=report, as_of=str(params.get("as_of", "")), cwd=paths.root

@@ -60,17 +60,15 @@ from quantbook.preprocess import (
     winsorize_mad,
 )
 from quantbook.reports import Metrics
-from quantbook.tables import Table, table
+from quantbook.reports.contract import check_as_of
+from quantbook.tables import Table, Text, table
 
 __all__ = [
     "COMPOSITE",
-    "HEADLINE",
-    "HEADLINE_FORMATS",
     "STYLES",
-    "BehaviorReport",
+    "BehaviorMonthlyReport",
     "FactorEvaluation",
     "StyleReturns",
-    "Text",
     "evaluate",
     "long_short_frame",
     "narrative",
@@ -95,20 +93,6 @@ REPORT = "behavior_monthly"
 COMPOSITE = "composite"
 PCT = ".2%"
 
-#: Metrics charted across dates on the archive page.
-HEADLINE: dict[str, str] = {
-    "factor.composite.month_ls": "Composite long-short, month",
-    "factor.composite.rank_ic_mean": "Composite rank IC, history",
-    "factor.composite.ls_ir": "Composite long-short IR, history",
-    "factor.composite.win_rate_12m": "Composite win rate, last 12 months",
-}
-HEADLINE_FORMATS: dict[str, str] = {
-    "factor.composite.month_ls": PCT,
-    "factor.composite.rank_ic_mean": ".3f",
-    "factor.composite.ls_ir": ".2f",
-    "factor.composite.win_rate_12m": ".0%",
-}
-
 #: The Barra styles shown: ``{risk model factor name: label}``.
 STYLES: dict[str, str] = {
     "size": "Size",
@@ -125,19 +109,6 @@ COMPOSITE_DEFINITION = (
     "the weighted sum (a missing component counts as the industry mean, 0), neutralized by "
     "OLS on industry dummies and ln float cap, and z-scored."
 )
-
-
-@dataclass(frozen=True)
-class Text:
-    """A paragraph of Markdown for a notebook cell (``_repr_markdown_``) and plain text."""
-
-    markdown: str
-
-    def __repr__(self) -> str:
-        return self.markdown
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown
 
 
 # -- evaluation ------------------------------------------------------------------------------------
@@ -260,7 +231,7 @@ def evaluate(
 
 
 @dataclass(frozen=True)
-class BehaviorReport:
+class BehaviorMonthlyReport:
     """Everything the report shows for one as-of date.
 
     Attributes
@@ -361,7 +332,7 @@ def prepare(
     exclude_bse: bool = True,
     cache: bool = True,
     progress: bool = False,
-) -> BehaviorReport:
+) -> BehaviorMonthlyReport:
     """Compute everything the report shows for ``as_of`` from data up to that day.
 
     Parameters
@@ -369,8 +340,8 @@ def prepare(
     store
         An open store.
     as_of
-        A month-end (the last trading day of a month); another trading day is used as given
-        (the month's result then runs to that day).
+        A month-end (the last trading day of a month); another day raises
+        :class:`~quantbook.reports.contract.AsOfPolicyError` (the runner resolves dates).
     apm_index
         APM's index (``000300.SH``, or ``"market"``).
     n_groups
@@ -388,15 +359,10 @@ def prepare(
 
     Returns
     -------
-    BehaviorReport
+    BehaviorMonthlyReport
     """
-    day = pd.Timestamp(as_of).normalize()
-    if day > store.end or day < store.start:
-        raise ValueError(
-            f"as-of {day:%Y-%m-%d} is outside store {store.name!r} ({store.start:%Y-%m-%d} to {store.end:%Y-%m-%d})"
-        )
+    day = check_as_of(store, as_of, report=REPORT)
     cal = store.calendar()
-    day = cal.previous_or_same(day, warn=False)
     # formation dates from the first daily bar on: an imported store's span can start years
     # earlier (its index files), and month-ends without bars carry no values, only cost
     dates = cal.month_ends(start=_first_bar_date(store), end=day)
@@ -447,7 +413,7 @@ def prepare(
         evaluations[COMPOSITE] = FactorEvaluation(
             COMPOSITE, "Composite", 1, False, "no behaviour factor is available in this store"
         )
-    return BehaviorReport(
+    return BehaviorMonthlyReport(
         store=store,
         as_of=day,
         dates=pd.DatetimeIndex(dates, name="date"),
@@ -509,7 +475,7 @@ def _record(metrics: Metrics | None, name: str, stats: dict[str, Any], available
     )
 
 
-def summary_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def summary_table(rep: BehaviorMonthlyReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """History-wide statistics of every factor and the composite, and this month's result.
 
     Columns: IC and rank IC (means over the months), IC t-statistic, long-short IR
@@ -531,7 +497,7 @@ def summary_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.
     return out
 
 
-def factor_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
+def factor_table(rep: BehaviorMonthlyReport, name: str) -> pd.DataFrame:
     """One factor's row of :func:`summary_table` (empty when unavailable)."""
     ev = rep.evaluations[name]
     if not ev.available:
@@ -544,7 +510,7 @@ def factor_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
     return out
 
 
-def long_short_frame(rep: BehaviorReport, name: str) -> pd.DataFrame:
+def long_short_frame(rep: BehaviorMonthlyReport, name: str) -> pd.DataFrame:
     """Monthly long-short returns and cumulative net value, by the month they are realized.
 
     Returns
@@ -576,7 +542,7 @@ def long_short_frame(rep: BehaviorReport, name: str) -> pd.DataFrame:
     return out
 
 
-def quintile_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
+def quintile_table(rep: BehaviorMonthlyReport, name: str) -> pd.DataFrame:
     """Per quantile group: mean monthly return, annualized return, and this month's return.
 
     Group 1 holds the lowest factor values. Returns an empty frame when unavailable.
@@ -601,7 +567,7 @@ def quintile_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
     return out
 
 
-def pool_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def pool_table(rep: BehaviorMonthlyReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The composite evaluated within each pool (and the whole universe).
 
     Columns: IC, rank IC, long-short IR, annualized long-short return (compounded), Sharpe
@@ -645,7 +611,7 @@ def pool_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.Dat
     return out
 
 
-def composite_weights(rep: BehaviorReport, *, months: int = 12) -> pd.DataFrame:
+def composite_weights(rep: BehaviorMonthlyReport, *, months: int = 12) -> pd.DataFrame:
     """The composite's ICIR weights at the last ``months`` month-ends (``date x factor``)."""
     if rep.composite is None:
         return pd.DataFrame()
@@ -744,7 +710,7 @@ def _pct(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:+.2%}"
 
 
-def narrative(rep: BehaviorReport) -> Text:
+def narrative(rep: BehaviorMonthlyReport) -> Text:
     """This month's result in a few sentences, generated from the numbers."""
     comp = rep.evaluations[COMPOSITE]
     prev = rep.prev_month_end
@@ -806,7 +772,7 @@ def narrative(rep: BehaviorReport) -> Text:
 
 
 # -- presentation ----------------------------------------------------------------------------------
-def show_summary(frame: pd.DataFrame, rep: BehaviorReport) -> Table:
+def show_summary(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table:
     """The history-wide table of all factors and the composite."""
     return table(
         frame,
@@ -824,7 +790,7 @@ def show_summary(frame: pd.DataFrame, rep: BehaviorReport) -> Table:
     )
 
 
-def show_factor_table(rep: BehaviorReport, name: str) -> Table | Text:
+def show_factor_table(rep: BehaviorMonthlyReport, name: str) -> Table | Text:
     """One factor's statistics, or why it is unavailable."""
     ev = rep.evaluations[name]
     if not ev.available:
@@ -838,7 +804,7 @@ def show_factor_table(rep: BehaviorReport, name: str) -> Table | Text:
     )
 
 
-def show_definition(rep: BehaviorReport, name: str) -> Text:
+def show_definition(rep: BehaviorMonthlyReport, name: str) -> Text:
     """The factor's definition and rules (and its availability in this store)."""
     if name == COMPOSITE:
         used = rep.history.available
@@ -866,7 +832,7 @@ def show_definition(rep: BehaviorReport, name: str) -> Text:
     return Text(text)
 
 
-def show_availability(rep: BehaviorReport) -> Table:
+def show_availability(rep: BehaviorMonthlyReport) -> Table:
     """Which factors the store provides, and how many month-ends were computed or cached."""
     rows = {}
     for n in FACTORS:
@@ -885,7 +851,7 @@ def show_availability(rep: BehaviorReport) -> Table:
     )
 
 
-def show_quintiles(rep: BehaviorReport, name: str) -> Table | Text:
+def show_quintiles(rep: BehaviorMonthlyReport, name: str) -> Table | Text:
     ev = rep.evaluations[name]
     if not ev.available:
         return Text(f"{ev.label}: unavailable.")
@@ -903,7 +869,7 @@ def show_quintiles(rep: BehaviorReport, name: str) -> Table | Text:
     )
 
 
-def show_pools(frame: pd.DataFrame, rep: BehaviorReport) -> Table | Text:
+def show_pools(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table | Text:
     if rep.composite is None:
         return Text("No composite: no behaviour factor is available in this store.")
     src = "; ".join(f"{k}: {v}" for k, v in rep.panel.pool_source.items())
@@ -936,7 +902,7 @@ def show_pools(frame: pd.DataFrame, rep: BehaviorReport) -> Table | Text:
     )
 
 
-def show_weights(rep: BehaviorReport, *, months: int = 12) -> Table | Text:
+def show_weights(rep: BehaviorMonthlyReport, *, months: int = 12) -> Table | Text:
     w = composite_weights(rep, months=months)
     if w.empty:
         return Text("The composite has no weights yet (fewer than 12 months of rank ICs).")
@@ -956,7 +922,7 @@ def show_style_returns(sr: StyleReturns) -> Table | Text:
     )
 
 
-def plot_long_short(rep: BehaviorReport, name: str) -> Figure | Text:
+def plot_long_short(rep: BehaviorMonthlyReport, name: str) -> Figure | Text:
     """Monthly long-short returns (bars) and the cumulative long-short net value (line)."""
     ev = rep.evaluations[name]
     frame = long_short_frame(rep, name)
@@ -982,7 +948,7 @@ def plot_long_short(rep: BehaviorReport, name: str) -> Figure | Text:
     return fig
 
 
-def plot_quintiles(rep: BehaviorReport, name: str) -> Figure | Text:
+def plot_quintiles(rep: BehaviorMonthlyReport, name: str) -> Figure | Text:
     """Annualized return of each quintile group."""
     ev = rep.evaluations[name]
     q = quintile_table(rep, name)

@@ -52,13 +52,12 @@ from quantbook.evaluation import (
 )
 from quantbook.factors.gan_gru import KINDS, GanGruResult, Kind, gan_gru_factor, industry_labels
 from quantbook.reports import Metrics
+from quantbook.reports.contract import check_as_of
 from quantbook.tables import Table, table
 
 __all__ = [
-    "HEADLINE",
-    "HEADLINE_FORMATS",
     "MODEL_LABELS",
-    "ReportData",
+    "GanGruMonthlyReport",
     "ic_frame",
     "industry_excess",
     "industry_ic",
@@ -83,15 +82,6 @@ PCT = ".2%"
 #: Display names of the two models.
 MODEL_LABELS: dict[str, str] = {"gan_gru": "GAN_GRU", "gru": "plain GRU"}
 
-#: Metrics charted across dates on the archive page.
-HEADLINE: dict[str, str] = {
-    "gan_gru.ic_mean": "GAN_GRU IC mean (history)",
-    "gan_gru.ic_latest": "GAN_GRU IC, latest month",
-    "gan_gru.ic_1y": "GAN_GRU IC, 1-year mean",
-    "gru.ic_mean": "Plain GRU IC mean (history)",
-}
-HEADLINE_FORMATS: dict[str, str] = {k: ".4f" for k in HEADLINE}
-
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
@@ -108,7 +98,7 @@ def _quiet() -> Iterator[None]:
 
 
 @dataclass
-class ReportData:
+class GanGruMonthlyReport:
     """What the report computes on for one as-of month-end (nothing after ``as_of``).
 
     Attributes
@@ -177,7 +167,7 @@ def prepare(
     start: str | pd.Timestamp | None = None,
     kinds: Sequence[Kind] = KINDS,
     progress: bool = False,
-) -> ReportData:
+) -> GanGruMonthlyReport:
     """Train or load the models, predict every month-end up to ``as_of``, read returns.
 
     Parameters
@@ -185,7 +175,8 @@ def prepare(
     store
         An open store.
     as_of
-        The as-of month-end (a trading day).
+        The as-of month-end (another day raises
+        :class:`~quantbook.reports.contract.AsOfPolicyError`; the runner resolves dates).
     preset
         ``paper``, ``fast`` or ``smoke`` (:data:`quantbook.factors.gan_gru.PRESETS`).
     start
@@ -195,7 +186,7 @@ def prepare(
     progress
         tqdm bars while training.
     """
-    as_of = pd.Timestamp(as_of)
+    as_of = check_as_of(store, as_of, report=REPORT)
     res = gan_gru_factor(
         store, as_of=as_of, preset=preset, start=start, kinds=kinds, progress=progress
     )
@@ -222,7 +213,7 @@ def prepare(
     )
     industry = industry_labels(store, months, codes)
     names = store.read("instruments").set_index("code")["name"].reindex(codes)
-    return ReportData(
+    return GanGruMonthlyReport(
         store=store,
         as_of=as_of,
         preset=str(preset),
@@ -235,7 +226,9 @@ def prepare(
     )
 
 
-def _groups(data: ReportData, kind: str, n_groups: int) -> tuple[pd.Series, pd.Series, pd.Series]:
+def _groups(
+    data: GanGruMonthlyReport, kind: str, n_groups: int
+) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Top-group return, equal-weighted universe return and top-group turnover per month."""
     with _quiet():
         g = group_returns(
@@ -250,7 +243,7 @@ def _groups(data: ReportData, kind: str, n_groups: int) -> tuple[pd.Series, pd.S
 
 
 def statistics(
-    data: ReportData, *, n_groups: int = 5, metrics: Metrics | None = None
+    data: GanGruMonthlyReport, *, n_groups: int = 5, metrics: Metrics | None = None
 ) -> pd.DataFrame:
     """The SPEC's statistics table, one column per model.
 
@@ -289,7 +282,7 @@ def statistics(
     return pd.DataFrame(cols)
 
 
-def recent_ic(data: ReportData, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def recent_ic(data: GanGruMonthlyReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The latest month's IC and the mean IC of the last 12 months, per model."""
     rows = {}
     for kind in data.factor:
@@ -307,7 +300,7 @@ def recent_ic(data: ReportData, *, metrics: Metrics | None = None) -> pd.DataFra
     return out
 
 
-def ic_frame(data: ReportData) -> pd.DataFrame:
+def ic_frame(data: GanGruMonthlyReport) -> pd.DataFrame:
     """Monthly IC of each model and its trailing 12-month mean (columns ``<kind>``, ``<kind>_12m``)."""
     out = {}
     for kind in data.factor:
@@ -317,7 +310,7 @@ def ic_frame(data: ReportData) -> pd.DataFrame:
     return pd.DataFrame(out).dropna(how="all")
 
 
-def _by_industry(data: ReportData, kind: str) -> dict[str, pd.DataFrame]:
+def _by_industry(data: GanGruMonthlyReport, kind: str) -> dict[str, pd.DataFrame]:
     """Factor masked to each industry (month-end x code)."""
     f = data.factor[kind]
     labels = pd.unique(data.industry.to_numpy().ravel())
@@ -333,7 +326,9 @@ def _last_and_year(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"latest": rows.iloc[-1], "mean_1y": rows.iloc[-12:].mean()})
 
 
-def industry_ic(data: ReportData, kind: str = "gan_gru", *, min_stocks: int = 5) -> pd.DataFrame:
+def industry_ic(
+    data: GanGruMonthlyReport, kind: str = "gan_gru", *, min_stocks: int = 5
+) -> pd.DataFrame:
     """IC within each industry: latest month and 1-year mean (rows: industries, sorted by the
     1-year mean, best first; ``stocks`` = the industry's stocks with a factor on ``as_of``)."""
     cols = {}
@@ -345,7 +340,7 @@ def industry_ic(data: ReportData, kind: str = "gan_gru", *, min_stocks: int = 5)
 
 
 def industry_excess(
-    data: ReportData, kind: str = "gan_gru", *, n_groups: int = 5, min_stocks: int = 5
+    data: GanGruMonthlyReport, kind: str = "gan_gru", *, n_groups: int = 5, min_stocks: int = 5
 ) -> pd.DataFrame:
     """Excess return of the top group within each industry over the industry's equal-weighted
     mean: latest month and 1-year mean of the monthly excess."""
@@ -362,7 +357,7 @@ def industry_excess(
     return _finish_industry(out, data, kind)
 
 
-def _finish_industry(out: pd.DataFrame, data: ReportData, kind: str) -> pd.DataFrame:
+def _finish_industry(out: pd.DataFrame, data: GanGruMonthlyReport, kind: str) -> pd.DataFrame:
     """Industry name and stock count added, industries without any value dropped, sorted."""
     last = data.factor[kind].iloc[-1] if len(data.factor[kind]) else pd.Series(dtype=float)
     ind = data.industry.iloc[-1] if len(data.industry) else pd.Series(dtype=object)
@@ -375,7 +370,9 @@ def _finish_industry(out: pd.DataFrame, data: ReportData, kind: str) -> pd.DataF
     return out
 
 
-def top_stocks(data: ReportData, kind: str = "gan_gru", *, per_industry: int = 3) -> pd.DataFrame:
+def top_stocks(
+    data: GanGruMonthlyReport, kind: str = "gan_gru", *, per_industry: int = 3
+) -> pd.DataFrame:
     """The ``per_industry`` stocks with the highest factor value in each industry on ``as_of``."""
     if not len(data.factor[kind]):
         return pd.DataFrame(columns=["industry", "rank", "code", "name", "factor"])
@@ -393,7 +390,7 @@ def top_stocks(data: ReportData, kind: str = "gan_gru", *, per_industry: int = 3
     return frame[["industry", "rank", "code", "name", "factor"]].reset_index(drop=True)
 
 
-def training_table(data: ReportData) -> pd.DataFrame:
+def training_table(data: GanGruMonthlyReport) -> pd.DataFrame:
     """One row per model and retraining date (see :meth:`GanGruResult.training_table`)."""
     t = data.result.training_table()
     if t.empty:
@@ -402,7 +399,7 @@ def training_table(data: ReportData) -> pd.DataFrame:
     return t
 
 
-def top_excess_nav(data: ReportData, *, n_groups: int = 5) -> pd.DataFrame:
+def top_excess_nav(data: GanGruMonthlyReport, *, n_groups: int = 5) -> pd.DataFrame:
     """Cumulative net value of the top group relative to the equal-weighted universe."""
     out = {}
     for kind in data.factor:
@@ -463,7 +460,9 @@ def _stat_strings(stats: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def show_statistics(stats: pd.DataFrame, data: ReportData, *, kind: str = "gan_gru") -> Table:
+def show_statistics(
+    stats: pd.DataFrame, data: GanGruMonthlyReport, *, kind: str = "gan_gru"
+) -> Table:
     """The statistics table of one model."""
     return table(
         _stat_strings(stats[[kind]]),
@@ -477,7 +476,7 @@ def show_statistics(stats: pd.DataFrame, data: ReportData, *, kind: str = "gan_g
     )
 
 
-def show_comparison(stats: pd.DataFrame, data: ReportData) -> Table:
+def show_comparison(stats: pd.DataFrame, data: GanGruMonthlyReport) -> Table:
     """GAN_GRU against the plain GRU, side by side."""
     return table(
         _stat_strings(stats),
@@ -532,7 +531,7 @@ def show_industry(frame: pd.DataFrame, *, title: str, top: int | None = None) ->
     )
 
 
-def show_top_stocks(frame: pd.DataFrame, data: ReportData) -> Table:
+def show_top_stocks(frame: pd.DataFrame, data: GanGruMonthlyReport) -> Table:
     return table(
         frame.set_index(["industry", "rank"]),
         title=f"Highest GAN_GRU factor values per industry on {data.as_of:%Y-%m-%d}",
@@ -557,7 +556,7 @@ def show_training(frame: pd.DataFrame) -> Table:
     )
 
 
-def show_config(data: ReportData) -> Table:
+def show_config(data: GanGruMonthlyReport) -> Table:
     cfg = data.result.config.describe().to_frame("value")
     return table(cfg, title=f"Preset {data.result.config.name!r}")
 
@@ -594,7 +593,7 @@ def plot_top_excess(nav: pd.DataFrame) -> Figure:
     )
 
 
-def plot_training(data: ReportData) -> Figure:
+def plot_training(data: GanGruMonthlyReport) -> Figure:
     """Training and validation IC loss per epoch of the latest retraining, both models."""
     fig, axes = plotting.new_figure(size=(8.0, 3.2))
     ax = axes[0, 0]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -42,10 +43,13 @@ from quantbook.evaluation import (
 )
 from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, run_barra_ml
 from quantbook.models.mhc import MHCMLP
+from quantbook.reports import Metrics
+from quantbook.reports.contract import check_as_of
 from quantbook.risk.styles import StyleDataWarning
 
 __all__ = [
     "MODEL_LABELS",
+    "MhcVsMlpReport",
     "comparison",
     "conclusion",
     "cumulative_pure",
@@ -58,6 +62,7 @@ __all__ = [
     "plot_cumulative",
     "plot_training",
     "prepare",
+    "record_comparison",
     "show_h_res_sums",
     "training_curves",
 ]
@@ -65,7 +70,28 @@ __all__ = [
 #: numpy's warnings for an all-NaN slice of nanmean / nanstd (the answer is NaN).
 _ALL_NAN = r"Mean of empty slice|Degrees of freedom <= 0 for slice"
 
+REPORT = "mhc_vs_mlp"
+
 MODEL_LABELS = {"mlp": "MLP", "mhc": "mHC-MLP"}
+
+
+@dataclass(frozen=True)
+class MhcVsMlpReport:
+    """The study's prepared state: the pipeline's result and the span it covers.
+
+    Attributes
+    ----------
+    result
+        :class:`~quantbook.models.barra_ml.BarraMLResult` of both models.
+    as_of
+        The last month-end of the risk model's residuals (the last formation date).
+    sample_start
+        First day of the data read (the store's first day).
+    """
+
+    result: BarraMLResult
+    as_of: pd.Timestamp
+    sample_start: pd.Timestamp
 
 
 def _windows(windows: str | Sequence[int]) -> tuple[int, ...]:
@@ -77,7 +103,7 @@ def _windows(windows: str | Sequence[int]) -> tuple[int, ...]:
 def prepare(
     store: Store,
     *,
-    as_of: str | pd.Timestamp | None = None,
+    as_of: str | pd.Timestamp,
     start: str | pd.Timestamp | None = None,
     windows: str | Sequence[int] = "24,36,72",
     width: int = 32,
@@ -87,14 +113,18 @@ def prepare(
     retrain_every: int = 12,
     processes: int | None = None,
     seed: int = 0,
-) -> BarraMLResult:
+) -> MhcVsMlpReport:
     """Run the pipeline on ``store`` up to ``as_of`` (windows as ``"24,36,72"`` or a list).
+
+    ``as_of`` is a month-end (another day raises
+    :class:`~quantbook.reports.contract.AsOfPolicyError`; the runner resolves dates).
 
     ``start`` is the first period end of the risk model (default: the store's second one;
     give it for a store whose bars cover only part of its span, e.g. a real sample whose
     index data reach further back). Windows longer than the store's history are left out (no
     prediction month remains).
     """
+    day = check_as_of(store, as_of, report=REPORT)
     cfg = BarraMLConfig(
         windows=_windows(windows),
         width=width,
@@ -106,9 +136,31 @@ def prepare(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StyleDataWarning)  # the inputs table lists them
-        return run_barra_ml(
-            store, config=cfg, start=start, end=as_of, processes=processes, progress=False
+        res = run_barra_ml(
+            store, config=cfg, start=start, end=day, processes=processes, progress=False
         )
+    return MhcVsMlpReport(
+        result=res, as_of=pd.Timestamp(res.risk.residuals.index[-1]), sample_start=store.start
+    )
+
+
+def record_comparison(table: pd.DataFrame, *, metrics: Metrics) -> None:
+    """Record :func:`comparison` into ``metrics``: whole columns and one key per cell.
+
+    Notes
+    -----
+    ``comparison.<column>``: the column as a list (index columns included);
+    ``comparison.<model>.<combination>.<stat>``: one number, with ``model`` a key of
+    :data:`MODEL_LABELS` and ``stat`` the column name in lower case with ``_`` for spaces
+    (``comparison.mhc.equal.rank_ic``).
+    """
+    metrics.update({"comparison": table.round(6).reset_index().to_dict(orient="list")})
+    keys = {label: key for key, label in MODEL_LABELS.items()}
+    records = table.to_dict(orient="records")
+    for (model, combination), row in zip(table.index.tolist(), records, strict=True):
+        for col, value in row.items():
+            stat = str(col).lower().replace(" ", "_")
+            metrics.record(f"comparison.{keys[str(model)]}.{combination}.{stat}", value)
 
 
 def inputs_table(res: BarraMLResult) -> pd.DataFrame:

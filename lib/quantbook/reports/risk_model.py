@@ -20,7 +20,6 @@ month-end on or before ``as_of``; every exposure and return uses data up to that
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,10 +27,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from quantbook import plotting
-from quantbook.data.calendar import DateLike, SnappedDateWarning
+from quantbook.data.calendar import DateLike
 from quantbook.data.store import Store
 from quantbook.data.vocabulary import SW_L1
 from quantbook.reports import Metrics
+from quantbook.reports.contract import check_as_of
 from quantbook.risk import (
     STYLE_NAMES,
     EstimationUniverse,
@@ -43,10 +43,8 @@ from quantbook.risk import (
 from quantbook.tables import Table, table
 
 __all__ = [
-    "HEADLINE",
-    "HEADLINE_FORMATS",
     "STYLE_LABELS",
-    "RiskReport",
+    "RiskModelReport",
     "cumulative_returns",
     "exposure_distribution",
     "factor_return_history",
@@ -62,7 +60,6 @@ __all__ = [
     "prepare",
     "pure_portfolio_check",
     "show_exposures",
-    "show_headline",
     "show_history",
     "show_month_returns",
     "show_pure_portfolios",
@@ -94,24 +91,6 @@ STYLE_LABELS: dict[str, str] = {
     "earnings_variability": "Earnings variability",
 }
 
-#: Metrics charted across dates on the archive page: ``{key: label}``.
-HEADLINE: dict[str, str] = {
-    "fit.r2_month": "Weighted R², month",
-    "factor_return.country": "Country factor return, month",
-    "factor_return.size": "Size factor return, month",
-    "factor_return.book_to_price": "Book-to-price factor return, month",
-    "factor_return.momentum": "Momentum factor return, month",
-}
-
-#: Display format of each headline metric (default ``,.4f``).
-HEADLINE_FORMATS: dict[str, str] = {
-    "fit.r2_month": ".1%",
-    "factor_return.country": PCT,
-    "factor_return.size": PCT,
-    "factor_return.book_to_price": PCT,
-    "factor_return.momentum": PCT,
-}
-
 
 def _label(factor: str) -> str:
     """Display name of a factor: styles by :data:`STYLE_LABELS`, industries by SW name."""
@@ -124,7 +103,7 @@ def _label(factor: str) -> str:
 
 
 @dataclass(frozen=True)
-class RiskReport:
+class RiskModelReport:
     """What the risk model report computes for one as-of date.
 
     Attributes
@@ -180,7 +159,7 @@ def prepare(
     min_listed_days: int = 60,
     exclude_st: bool = True,
     progress: bool = False,
-) -> RiskReport:
+) -> RiskModelReport:
     """Fit the model at month-ends up to ``as_of`` (data up to ``as_of`` only).
 
     Parameters
@@ -188,8 +167,9 @@ def prepare(
     store
         An open store.
     as_of
-        The as-of date; a non-trading day moves to the previous trading day. The report's
-        month is the last complete month on or before it.
+        A trading day (another day raises
+        :class:`~quantbook.reports.contract.AsOfPolicyError`; the runner resolves dates). The
+        report's month is the last complete month on or before it.
     start
         First period end of the history (default: the store's second month-end).
     min_listed_days, exclude_st
@@ -197,16 +177,8 @@ def prepare(
     progress
         Progress bars.
     """
+    day = check_as_of(store, as_of, report=REPORT)
     cal = store.calendar()
-    day = pd.Timestamp(as_of).normalize()
-    if day > store.end or day < store.start:
-        raise ValueError(
-            f"as-of {day:%Y-%m-%d} is outside store {store.name!r} "
-            f"({store.start:%Y-%m-%d}..{store.end:%Y-%m-%d})"
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", SnappedDateWarning)
-        day = cal.previous_or_same(day)
     month_ends = cal.period_ends("M", end=day)
     if len(month_ends) < 2:
         raise ValueError(f"store {store.name!r} has no complete month before {day:%Y-%m-%d}")
@@ -226,7 +198,7 @@ def prepare(
         progress=progress,
     )
     expo = result.exposures
-    return RiskReport(
+    return RiskModelReport(
         store=store, as_of=day, month_end=month_ends[-1], result=result, exposures=expo
     )
 
@@ -240,7 +212,7 @@ def _group(factor: str) -> str:
     return "style"
 
 
-def month_factor_returns(rep: RiskReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def month_factor_returns(rep: RiskModelReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The report month's factor returns.
 
     Returns
@@ -280,7 +252,7 @@ def month_factor_returns(rep: RiskReport, *, metrics: Metrics | None = None) -> 
 
 
 def factor_return_history(
-    rep: RiskReport, *, group: str = "style", months: int | None = 12
+    rep: RiskModelReport, *, group: str = "style", months: int | None = 12
 ) -> pd.DataFrame:
     """Monthly factor returns of one group (``style``, ``industry``, ``country``): date x factor.
 
@@ -292,7 +264,7 @@ def factor_return_history(
     return out.iloc[-months:] if months else out
 
 
-def cumulative_returns(rep: RiskReport, *, group: str = "style") -> pd.DataFrame:
+def cumulative_returns(rep: RiskModelReport, *, group: str = "style") -> pd.DataFrame:
     """Cumulative (compounded) factor returns since the first month: date x factor.
 
     Notes
@@ -305,7 +277,7 @@ def cumulative_returns(rep: RiskReport, *, group: str = "style") -> pd.DataFrame
 
 
 def factor_volatility(
-    rep: RiskReport, *, windows: tuple[int, ...] = (12, 36), metrics: Metrics | None = None
+    rep: RiskModelReport, *, windows: tuple[int, ...] = (12, 36), metrics: Metrics | None = None
 ) -> pd.DataFrame:
     """Annualized volatility of the monthly factor returns (std x sqrt(12)).
 
@@ -335,13 +307,13 @@ def factor_volatility(
     return out
 
 
-def fit_quality(rep: RiskReport) -> pd.DataFrame:
+def fit_quality(rep: RiskModelReport) -> pd.DataFrame:
     """Weighted R^2 and number of stocks per month (date x ``r2, n_stocks``)."""
     res = rep.result
     return pd.DataFrame({"r2": res.r2, "n_stocks": res.n_stocks})
 
 
-def exposure_distribution(rep: RiskReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def exposure_distribution(rep: RiskModelReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """Distribution of each style's exposures as of the report's month-end.
 
     These are the exposures the next month's regression uses (data up to the month-end).
@@ -380,7 +352,7 @@ def exposure_distribution(rep: RiskReport, *, metrics: Metrics | None = None) ->
     return out
 
 
-def _float_cap(rep: RiskReport, codes: pd.Index) -> pd.Series:
+def _float_cap(rep: RiskModelReport, codes: pd.Index) -> pd.Series:
     store = rep.store
     col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
     b = store.read(
@@ -393,7 +365,7 @@ def _float_cap(rep: RiskReport, codes: pd.Index) -> pd.Series:
     return pd.Series((b["close"] * b[col]).to_numpy(), index=b["code"].astype(str))
 
 
-def style_correlation(rep: RiskReport, *, kind: str = "exposures") -> pd.DataFrame:
+def style_correlation(rep: RiskModelReport, *, kind: str = "exposures") -> pd.DataFrame:
     """Correlation of the styles: ``"exposures"`` (cross-section at the month-end) or
     ``"returns"`` (monthly factor returns over the whole history)."""
     if kind == "exposures":
@@ -406,7 +378,7 @@ def style_correlation(rep: RiskReport, *, kind: str = "exposures") -> pd.DataFra
     return corr
 
 
-def pure_portfolio_check(rep: RiskReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def pure_portfolio_check(rep: RiskModelReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The month's pure factor portfolios of the country and the styles.
 
     Returns
@@ -445,7 +417,7 @@ def pure_portfolio_check(rep: RiskReport, *, metrics: Metrics | None = None) -> 
     return out
 
 
-def unavailable_styles(rep: RiskReport) -> pd.DataFrame:
+def unavailable_styles(rep: RiskModelReport) -> pd.DataFrame:
     """Styles the model runs without, with the reason (empty when all 15 are there)."""
     miss = {s: r for s, r in rep.exposures.unavailable.items()}
     return pd.DataFrame(
@@ -455,21 +427,7 @@ def unavailable_styles(rep: RiskReport) -> pd.DataFrame:
 
 
 # -- presentation ----------------------------------------------------------------------------------
-def show_headline(metrics: Metrics) -> Table:
-    """The run's headline metrics (keys of :data:`HEADLINE` that were recorded)."""
-    labels, values = [], []
-    for key, label in HEADLINE.items():
-        if key not in metrics:
-            continue
-        v = metrics[key]
-        labels.append(label)
-        spec = HEADLINE_FORMATS.get(key, ",.4f")
-        values.append("–" if not isinstance(v, (int, float)) else format(float(v), spec))
-    frame = pd.DataFrame({"value": values}, index=pd.Index(labels, name="metric"))
-    return table(frame, title="Headline metrics", labels={"value": "Value"})
-
-
-def show_month_returns(frame: pd.DataFrame, rep: RiskReport, *, group: str) -> Table:
+def show_month_returns(frame: pd.DataFrame, rep: RiskModelReport, *, group: str) -> Table:
     sub = frame[frame["group"].isin(["country", "style"] if group == "style" else [group])]
     res = rep.result
     d = rep.dates[-1]
@@ -489,7 +447,7 @@ def show_month_returns(frame: pd.DataFrame, rep: RiskReport, *, group: str) -> T
 
 
 def show_history(
-    frame: pd.DataFrame, rep: RiskReport, *, title: str, transpose: bool = False
+    frame: pd.DataFrame, rep: RiskModelReport, *, title: str, transpose: bool = False
 ) -> Table:
     """Monthly factor returns (dates as rows, or as columns with ``transpose``)."""
     shown = frame.copy()
@@ -497,7 +455,7 @@ def show_history(
     return table(shown, title=title, default=PCT, note=rep.period_note(), transpose=transpose)
 
 
-def show_volatility(frame: pd.DataFrame, rep: RiskReport) -> Table:
+def show_volatility(frame: pd.DataFrame, rep: RiskModelReport) -> Table:
     cols = [c for c in frame.columns if c.startswith("vol_")]
     labels = {c: ("All months" if c == "vol_all" else f"Last {c[4:-1]} months") for c in cols}
     return table(
@@ -509,7 +467,7 @@ def show_volatility(frame: pd.DataFrame, rep: RiskReport) -> Table:
     )
 
 
-def show_exposures(frame: pd.DataFrame, rep: RiskReport) -> Table:
+def show_exposures(frame: pd.DataFrame, rep: RiskModelReport) -> Table:
     shown = frame.copy()
     shown.index = [_label(s) for s in shown.index]
     shown.index.name = "style"
@@ -537,7 +495,7 @@ def show_exposures(frame: pd.DataFrame, rep: RiskReport) -> Table:
     )
 
 
-def show_pure_portfolios(frame: pd.DataFrame, rep: RiskReport) -> Table:
+def show_pure_portfolios(frame: pd.DataFrame, rep: RiskModelReport) -> Table:
     return table(
         frame,
         title=f"Pure factor portfolios, {rep.month}",
@@ -630,7 +588,7 @@ def plot_fit_quality(q: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_exposure_distribution(rep: RiskReport) -> Figure:
+def plot_exposure_distribution(rep: RiskModelReport) -> Figure:
     """Box plots of each style's exposures at the report's month-end (whiskers 5-95 %)."""
     xs = rep.exposures.cross_section(rep.month_end)
     fig, axes = plotting.new_figure(size=(8.0, 4.2))
