@@ -291,7 +291,7 @@ def statistics(
     out = compare(evs, keys=_STATISTIC_KEYS)
     if metrics is not None:
         for kind in out.columns:
-            metrics.update(out[kind].to_dict(), prefix=kind)
+            metrics.update({str(k): v for k, v in out[kind].items()}, prefix=str(kind))
     return out
 
 
@@ -301,7 +301,7 @@ def recent_ic(data: ReportData, *, metrics: Metrics | None = None) -> pd.DataFra
     out = compare({kind: data.evaluation(kind) for kind in data.factor}, keys=keys).T
     if metrics is not None:
         for kind in out.index:
-            metrics.update(out.loc[kind].to_dict(), prefix=kind)
+            metrics.update({str(k): v for k, v in out.loc[kind].items()}, prefix=str(kind))
     out.index.name = "model"
     return out
 
