@@ -53,7 +53,9 @@ def test_long_short_and_quintiles(report: bm.BehaviorReport) -> None:
     np.testing.assert_allclose(f["long_short"], f["long"] - f["short"])
     q = bm.quintile_table(report, "ideal_amplitude")
     month_ls = report.evaluations["ideal_amplitude"].statistics()["month_ls"]
-    assert q.loc["Q1", "month"] - q.loc["Q5", "month"] == pytest.approx(month_ls)  # long Q1
+    assert q.loc["Q1", "latest_return"] - q.loc["Q5", "latest_return"] == pytest.approx(
+        month_ls
+    )  # long Q1
     assert list(q.index) == ["Q1", "Q2", "Q3", "Q4", "Q5"]
 
 

@@ -109,7 +109,8 @@ class FactorEvaluation:
 
     def quantile_table(self) -> pd.DataFrame:
         """Per quantile (and long-short): mean and annualized return, volatility, win rate,
-        turnover, stocks, periods (:meth:`GroupReturns.to_frame`)."""
+        latest return, turnover, stocks, periods (:meth:`GroupReturns.to_frame`; columns are
+        vocabulary keys)."""
         return self.groups.to_frame(periods_per_year=self.periods_per_year)
 
     def statistics(self) -> pd.Series:

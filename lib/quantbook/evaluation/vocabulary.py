@@ -105,7 +105,13 @@ _ENTRIES: tuple[Statistic, ...] = (
         "compounded annualized L-S return / annualized volatility (risk-free 0)",
     ),
     Statistic("ls_max_drawdown", "L-S max drawdown", ".1%", "of the compounded L-S NAV"),
-    Statistic("win_rate", "Win rate", ".0%", "share of periods with a positive L-S return"),
+    Statistic(
+        "win_rate",
+        "Win rate",
+        ".0%",
+        "share of periods with a positive return: of the L-S portfolio in a factor's "
+        "statistics, of the row's portfolio in a quantile table",
+    ),
     Statistic("win_rate_12m", "Win rate 12m", ".0%", "win rate of the last 12 L-S periods"),
     Statistic("month_ls", "L-S this month", _PCT, "long-short return of the last period"),
     Statistic("ls_n_periods", "L-S periods", ",d", "number of periods with an L-S return"),
@@ -130,6 +136,20 @@ _ENTRIES: tuple[Statistic, ...] = (
         _PCT,
         "relative NAV over the equal-weighted sample, compounded",
     ),
+    # quantile table (one row per quantile group and the long-short portfolio)
+    Statistic("mean_return", "Mean monthly return", _PCT, "mean periodic return"),
+    Statistic("annual_return", "Annualized return", ".1%", "compounded"),
+    Statistic("annual_volatility", "Annualized volatility", ".1%", "std x sqrt(P)"),
+    Statistic("latest_return", "Return, latest period", _PCT, "return of the last period"),
+    Statistic(
+        "mean_turnover", "Mean turnover (one side)", ".2f", "mean one-side turnover per rebalance"
+    ),
+    Statistic("mean_stocks", "Stocks (mean)", ",.0f", "mean number of stocks per period"),
+    Statistic("return_periods", "Periods with a return", ",d", "number of finite periods"),
+    # by group (e.g. per industry)
+    Statistic("excess_latest", "Excess, latest period", _PCT, "excess return of the last period"),
+    Statistic("excess_1y", "Excess, 1-year mean", _PCT, "mean excess return of the last 12"),
+    Statistic("n_stocks", "Stocks", ",d", "number of stocks with a value on the as-of date"),
     # pure factor return (risk-model regression)
     Statistic("pure_cum_return", "Cumulative pure return", ".1%", "compounded"),
     Statistic("pure_t", "Pure return t-stat", ".2f", "t-statistic of the mean pure return"),

@@ -36,7 +36,7 @@ from quantbook import plotting
 from quantbook.data.calendar import DateLike
 from quantbook.data.store import DataUnavailableError, Store
 from quantbook.evaluation.factor import FactorEvaluation, evaluate_factor
-from quantbook.evaluation.stats import annualized_return, net_value
+from quantbook.evaluation.stats import net_value
 from quantbook.evaluation.vocabulary import statistic_formats, statistic_labels
 from quantbook.factors.behavior import (
     FACTOR_INFO,
@@ -461,29 +461,24 @@ def long_short_frame(rep: BehaviorReport, name: str) -> pd.DataFrame:
     return out
 
 
-def quintile_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
-    """Per quantile group: mean monthly return, annualized return, and this month's return.
+#: The columns of :func:`quintile_table` (vocabulary keys).
+_QUINTILE_COLS = ["mean_return", "annual_return", "latest_return", "mean_stocks"]
 
-    Group 1 holds the lowest factor values. Returns an empty frame when unavailable.
+
+def quintile_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
+    """Per quantile group: mean monthly return, annualized return, this month's return, stocks.
+
+    The rows of :meth:`FactorEvaluation.quantile_table` (``Q1`` holds the lowest factor
+    values); columns: vocabulary keys ``mean_return``, ``annual_return`` (compounded),
+    ``latest_return`` (the group's return formed at the previous month-end) and
+    ``mean_stocks``. Returns an empty frame when unavailable.
     """
     ev = rep.evaluations[name]
     if ev is None:
-        return pd.DataFrame(columns=["mean", "annualized", "month", "mean_count"])
-    g = ev.groups.returns
-    valid = ev.long_short.index
-    rows = {}
-    last = valid[-1] if len(valid) else None
-    for col in g.columns:
-        r = g.loc[valid, col]
-        rows[f"Q{int(col)}"] = {
-            "mean": float(r.mean()) if len(r) else math.nan,
-            "annualized": annualized_return(r) if len(r) else math.nan,
-            "month": float(g.loc[last, col]) if last is not None else math.nan,
-            "mean_count": float(ev.groups.counts.loc[valid, col].mean()) if len(r) else math.nan,
-        }
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "group"
-    return out
+        return pd.DataFrame(columns=_QUINTILE_COLS)
+    q = ev.quantile_table().drop(index="long-short")[_QUINTILE_COLS]
+    q.index = pd.Index([f"Q{int(g)}" for g in q.index], name="group")
+    return q
 
 
 def pool_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
@@ -775,13 +770,8 @@ def show_quintiles(rep: BehaviorReport, name: str) -> Table | Text:
     return table(
         quintile_table(rep, name),
         title=f"{label}: quintile returns (Q1 = lowest values)",
-        formats={"mean": PCT, "annualized": ".1%", "month": PCT, "mean_count": ",.0f"},
-        labels={
-            "mean": "Mean monthly",
-            "annualized": "Annualized",
-            "month": "This month",
-            "mean_count": "Stocks",
-        },
+        formats=statistic_formats(_QUINTILE_COLS),
+        labels=statistic_labels(_QUINTILE_COLS),
         note=rep.sample_note(name),
     )
 
@@ -856,7 +846,7 @@ def plot_quintiles(rep: BehaviorReport, name: str) -> Figure | Text:
     if q.empty:
         return Text(f"{label}: no quintile returns to chart.")
     return plotting.bar_chart(
-        q["annualized"],
+        q["annual_return"],
         title=f"{label}: annualized return by quintile (Q1 = lowest)",
         horizontal=False,
         size=(6.0, 3.0),
