@@ -118,6 +118,8 @@ def test_vocabulary_covers_every_statistic_the_reports_use() -> None:
     used |= {"ic_mean", "rank_ic_mean", "ls_ir", "ls_annual", "ls_sharpe", "win_rate"}
     used |= set(gg._STATISTIC_KEYS) | {"end", "ic_latest", "ic_1y", "months_1y"}
     used |= set(mv._IC_KEYS) | {"pure_cum_return", "pure_t", "top_turnover", "pure_max_drawdown"}
+    used |= set(evaluate_factor(f, r).quantile_table().columns) | set(bm._QUINTILE_COLS)
+    used |= {"excess_latest", "excess_1y", "n_stocks"}  # gan_gru per-industry tables
     missing = used - set(STATISTICS)
     assert not missing, missing
     for key, stat in STATISTICS.items():
@@ -125,3 +127,16 @@ def test_vocabulary_covers_every_statistic_the_reports_use() -> None:
         if stat.format:
             format(1.0 if "d" not in stat.format else 1, stat.format)
     assert len({s.label for s in STATISTICS.values()}) == len(STATISTICS)
+
+
+def test_report_tables_show_the_vocabulary_labels() -> None:
+    frame = pd.DataFrame(
+        [[24.0, 0.05, 2.5, 0.04, 0.3, 0.1, 1.8, 0.7, -0.05]],
+        columns=[*mv._IC_KEYS, "pure_cum_return", "pure_t", "top_turnover", "pure_max_drawdown"],
+    )
+    shown = mv.show_comparison(frame)
+    assert shown.labels == {k: STATISTICS[k].label for k in frame.columns}
+    assert shown.formats["ic_t"] == STATISTICS["ic_t"].format
+    assert mv.show_per_window(frame[list(mv._IC_KEYS)]).labels["n_periods"] == "Periods"
+    text = repr(shown)
+    assert "IC t-stat" in text and "ic_t" not in text

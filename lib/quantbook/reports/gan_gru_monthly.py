@@ -79,7 +79,6 @@ __all__ = [
 ]
 
 REPORT = "gan_gru_monthly"
-PCT = ".2%"
 #: Display names of the two models.
 MODEL_LABELS: dict[str, str] = {"gan_gru": "GAN_GRU", "gru": "plain GRU"}
 
@@ -316,39 +315,46 @@ def ic_frame(data: ReportData) -> pd.DataFrame:
     return pd.DataFrame(out).dropna(how="all")
 
 
-def _last_and_year(frame: pd.DataFrame) -> pd.DataFrame:
-    """Latest month (last row with any value) and mean of the last 12 such rows, per column."""
+def _last_and_year(frame: pd.DataFrame, keys: tuple[str, str]) -> pd.DataFrame:
+    """Latest month (last row with any value) and mean of the last 12 such rows, per column,
+    as the columns ``keys`` (vocabulary keys: latest, 1-year mean)."""
     rows = frame.dropna(how="all")
     if rows.empty:
-        return pd.DataFrame(columns=["latest", "mean_1y"])
-    return pd.DataFrame({"latest": rows.iloc[-1], "mean_1y": rows.iloc[-12:].mean()})
+        return pd.DataFrame(columns=list(keys))
+    return pd.DataFrame({keys[0]: rows.iloc[-1], keys[1]: rows.iloc[-12:].mean()})
 
 
 def industry_ic(data: ReportData, kind: str = "gan_gru", *, min_stocks: int = 5) -> pd.DataFrame:
     """IC within each industry: latest month and 1-year mean (rows: industries, sorted by the
-    1-year mean, best first; ``stocks`` = the industry's stocks with a factor on ``as_of``)."""
+    1-year mean, best first; columns: ``name``, vocabulary keys ``ic_latest``, ``ic_1y`` and
+    ``n_stocks`` = the industry's stocks with a factor on ``as_of``)."""
     ev = data.evaluation(kind, group_min_stocks=min_stocks)
-    return _finish_industry(_last_and_year(ev.by_group_ic), data, kind)
+    return _finish_industry(ev.by_group_ic, ("ic_latest", "ic_1y"), data, kind)
 
 
 def industry_excess(
     data: ReportData, kind: str = "gan_gru", *, n_groups: int = 5, min_stocks: int = 5
 ) -> pd.DataFrame:
     """Excess return of the top group within each industry over the industry's equal-weighted
-    mean: latest month and 1-year mean of the monthly excess."""
+    mean: latest month and 1-year mean of the monthly excess (columns as :func:`industry_ic`
+    with ``excess_latest``, ``excess_1y``)."""
     ev = data.evaluation(kind, n_groups=n_groups, group_min_stocks=min_stocks)
-    return _finish_industry(_last_and_year(ev.by_group_excess), data, kind)
+    return _finish_industry(ev.by_group_excess, ("excess_latest", "excess_1y"), data, kind)
 
 
-def _finish_industry(out: pd.DataFrame, data: ReportData, kind: str) -> pd.DataFrame:
-    """Industry name and stock count added, industries without any value dropped, sorted."""
+def _finish_industry(
+    by_group: pd.DataFrame, keys: tuple[str, str], data: ReportData, kind: str
+) -> pd.DataFrame:
+    """Latest and 1-year mean per industry (columns ``keys``), industry name and stock count
+    added, industries without any value dropped, sorted by the 1-year mean."""
+    out = _last_and_year(by_group, keys)
     last = data.factor[kind].iloc[-1] if len(data.factor[kind]) else pd.Series(dtype=float)
     ind = data.industry.iloc[-1] if len(data.industry) else pd.Series(dtype=object)
     counts = ind[last.notna()].value_counts()
     out = out.dropna(how="all").copy()
     out.insert(0, "name", [SW_L1.get(str(c), ("", str(c)))[1] for c in out.index])
-    out["stocks"] = counts.reindex(out.index).fillna(0).astype("int64")
-    out = out.sort_values("mean_1y", ascending=False)
+    out["n_stocks"] = counts.reindex(out.index).fillna(0).astype("int64")
+    out = out.sort_values(keys[1], ascending=False)
     out.index.name = "industry"
     return out
 
@@ -445,7 +451,7 @@ def show_recent(frame: pd.DataFrame) -> Table:
         f,
         title="Latest month's IC and 1-year mean IC",
         formats=statistic_formats(keys),
-        labels={"end": "Factor month", **statistic_labels(keys)},
+        labels=statistic_labels(["end", *keys]),
         note=(
             "The latest month is the last one whose return is known on the as-of date: the "
             "factor of the previous month-end against the return to the as-of date. "
@@ -457,18 +463,12 @@ def show_recent(frame: pd.DataFrame) -> Table:
 def show_industry(frame: pd.DataFrame, *, title: str, top: int | None = None) -> Table:
     """Per-industry IC or excess table; ``top`` keeps the best ``top`` by the 1-year mean."""
     f = frame if top is None else frame.head(top)
-    is_ic = "IC" in title
-    fmt = ".4f" if is_ic else PCT
+    keys = [str(c) for c in f.columns if c != "name"]
     return table(
         f,
         title=title,
-        formats={"latest": fmt, "mean_1y": fmt, "stocks": ",d"},
-        labels={
-            "name": "Industry",
-            "latest": "Latest month",
-            "mean_1y": "1-year mean",
-            "stocks": "Stocks",
-        },
+        formats=statistic_formats(keys),
+        labels={"name": "Industry", **statistic_labels(keys)},
         note=(
             "SW level-1 industries, sorted by the 1-year mean (best first); an industry enters "
             "a month with at least 5 stocks with a factor and a return (industries that never "

@@ -5,8 +5,11 @@
 - :func:`inputs_table`, :func:`inputs_note`: the styles used and those the store does not
   allow (a real sample without statements has the price-based styles only), with the reason;
 - :func:`comparison`: both models side by side (IC, rank IC, ICIR, pure factor return and its
-  t-statistic, turnover of the top quintile, maximum drawdown), per combination method;
-- :func:`per_window`: the same IC statistics for each training window's own prediction;
+  t-statistic, turnover of the top quintile, maximum drawdown), per combination method,
+  columns keyed by :data:`quantbook.evaluation.STATISTICS` (:func:`show_comparison` labels
+  them for display);
+- :func:`per_window`: the same IC statistics for each training window's own prediction
+  (:func:`show_per_window`);
 - :func:`cumulative_pure`: cumulative pure factor return of each model;
 - stability: :func:`h_res_sums` (row / column sums of H_res; :func:`show_h_res_sums` prints
   the errors as bounds), :func:`dispersion` (how much
@@ -38,9 +41,11 @@ from quantbook.evaluation import (
     max_drawdown,
     mean_t_stat,
 )
+from quantbook.evaluation.vocabulary import statistic_formats, statistic_labels
 from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, run_barra_ml
 from quantbook.models.mhc import MHCMLP
 from quantbook.risk.styles import StyleDataWarning
+from quantbook.tables import Table, table
 
 __all__ = [
     "MODEL_LABELS",
@@ -56,7 +61,9 @@ __all__ = [
     "plot_cumulative",
     "plot_training",
     "prepare",
+    "show_comparison",
     "show_h_res_sums",
+    "show_per_window",
     "training_curves",
 ]
 
@@ -208,6 +215,36 @@ def per_window(res: BarraMLResult) -> pd.DataFrame:
     out = pd.DataFrame(rows).T
     out.index.names = ["model", "window"]
     return out
+
+
+def _show(frame: pd.DataFrame, *, title: str, note: str = "") -> Table:
+    """A table of vocabulary-keyed columns, labelled and formatted by the vocabulary."""
+    keys = [str(c) for c in frame.columns]
+    return table(
+        frame,
+        title=title,
+        formats=statistic_formats(keys),
+        labels=statistic_labels(keys),
+        note=note,
+    )
+
+
+def show_comparison(frame: pd.DataFrame) -> Table:
+    """:func:`comparison` for display: the vocabulary's labels and number formats."""
+    return _show(
+        frame,
+        title="mHC-MLP versus MLP: IC of the combined factor and its pure factor return",
+        note=(
+            "IC: correlation of the factor at month-end t with the risk model's residual "
+            "return over (t, t+1] (months with at least 10 stocks); ICIR monthly, not "
+            "annualized. Turnover: mean monthly one-side turnover of the top quintile."
+        ),
+    )
+
+
+def show_per_window(frame: pd.DataFrame) -> Table:
+    """:func:`per_window` for display: the vocabulary's labels and number formats."""
+    return _show(frame, title="IC of each training window's own prediction")
 
 
 def cumulative_pure(res: BarraMLResult, *, method: str = "equal") -> pd.DataFrame:
