@@ -160,9 +160,9 @@ def test_pipeline_runs_on_the_real_sample(real_store: Store) -> None:
     print(
         f"\nreal sample {first:%Y-%m-%d}..{last:%Y-%m-%d}, {len(res.styles)} price-based "
         f"styles, window 6 months; IC of the combined (equal-weight) Barra ML factor with the "
-        f"next month's residual return:\n{eq[['months', 'IC', 'IC t', 'rank IC', 'ICIR']]}"
+        f"next month's residual return:\n{eq[['n_periods', 'ic_mean', 'ic_t', 'rank_ic_mean', 'icir']]}"
     )
-    assert np.isfinite(eq["IC"]).all()
+    assert np.isfinite(eq["ic_mean"]).all()
 
 
 def test_trainings_follow_the_walk_forward_schedule(

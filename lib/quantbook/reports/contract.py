@@ -186,12 +186,14 @@ SPECS: dict[str, ReportSpec] = {
                 "processes",
             ),
             headline={
-                "comparison.mhc.equal.rank_ic": Headline("mHC-MLP rank IC (equal weights)", ".4f"),
-                "comparison.mlp.equal.rank_ic": Headline("MLP rank IC (equal weights)", ".4f"),
-                "comparison.mhc.equal.cum_pure": Headline(
+                "comparison.mhc.equal.rank_ic_mean": Headline(
+                    "mHC-MLP rank IC (equal weights)", ".4f"
+                ),
+                "comparison.mlp.equal.rank_ic_mean": Headline("MLP rank IC (equal weights)", ".4f"),
+                "comparison.mhc.equal.pure_cum_return": Headline(
                     "mHC-MLP cumulative pure return (equal weights)", PCT
                 ),
-                "comparison.mlp.equal.cum_pure": Headline(
+                "comparison.mlp.equal.pure_cum_return": Headline(
                     "MLP cumulative pure return (equal weights)", PCT
                 ),
             },

@@ -6,7 +6,8 @@ Sections (each returns a frame; ``show_*`` wrap a frame for display, ``plot_*`` 
   month-end to month-end forward returns up to ``as_of``, tradability and industries;
 - :func:`statistics`: IC mean, ICIR (not annualized), rank IC, top-group turnover,
   annualized return, volatility, IR, maximum drawdown and annualized excess return of the top
-  group over the equal-weighted universe, for each model (the SPEC's statistics table);
+  group over the equal-weighted universe, for each model (the SPEC's statistics table), from
+  :func:`quantbook.evaluation.evaluate_factor` and keyed by its vocabulary;
 - :func:`recent_ic`: the latest month's IC and the 1-year mean IC;
 - :func:`ic_frame`: the monthly IC series with its 12-month mean (the IC chart);
 - :func:`industry_ic`, :func:`industry_excess`: per-industry IC and top-group excess return,
@@ -28,7 +29,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -40,15 +41,14 @@ from quantbook.data.store import Store
 from quantbook.data.vocabulary import SW_L1
 from quantbook.evaluation import (
     DegenerateCrossSectionWarning,
+    FactorEvaluation,
     MissingPeriodsWarning,
     TooFewStocksWarning,
-    assign_groups,
+    compare,
+    evaluate_factor,
     forward_returns,
-    group_returns,
-    ic_series,
-    icir,
-    portfolio_stats,
-    rank_ic_series,
+    statistic_formats,
+    statistic_labels,
 )
 from quantbook.factors.gan_gru import KINDS, GanGruResult, Kind, gan_gru_factor, industry_labels
 from quantbook.reports import Metrics
@@ -78,7 +78,6 @@ __all__ = [
 ]
 
 REPORT = "gan_gru_monthly"
-PCT = ".2%"
 #: Display names of the two models.
 MODEL_LABELS: dict[str, str] = {"gan_gru": "GAN_GRU", "gru": "plain GRU"}
 
@@ -117,6 +116,9 @@ class GanGruMonthlyReport:
         ``month-end x code`` SW level-1 industry codes in force.
     names
         Short name of each stock.
+    evaluations
+        The factor evaluations computed so far, by ``(kind, quantiles, group_min_stocks)``
+        (see :meth:`evaluation`).
     """
 
     store: Store
@@ -128,6 +130,9 @@ class GanGruMonthlyReport:
     tradable: pd.DataFrame
     industry: pd.DataFrame
     names: pd.Series
+    evaluations: dict[tuple[str, int, int], FactorEvaluation] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def months(self) -> pd.DatetimeIndex:
@@ -148,10 +153,28 @@ class GanGruMonthlyReport:
             f"periods with a known next-month return); as of {self.as_of:%Y-%m-%d}."
         )
 
+    def evaluation(
+        self, kind: str = "gan_gru", *, n_groups: int = 5, group_min_stocks: int = 5
+    ) -> FactorEvaluation:
+        """The evaluation of ``kind`` (IC on at least 10 tradable stocks, quantile groups,
+        the top group against the equal-weighted universe, per industry), computed once."""
+        key = (kind, n_groups, group_min_stocks)
+        if key not in self.evaluations:
+            with _quiet():
+                self.evaluations[key] = evaluate_factor(
+                    self.factor[kind],
+                    self.forward,
+                    quantiles=n_groups,
+                    tradable=self.tradable,
+                    groups=self.industry,
+                    min_stocks=10,
+                    group_min_stocks=group_min_stocks,
+                )
+        return self.evaluations[key]
+
     def ic(self, kind: str = "gan_gru") -> pd.Series:
         """Monthly IC of ``kind`` (labelled by the formation month-end)."""
-        with _quiet():
-            return ic_series(self.factor[kind], self.forward, tradable=self.tradable, min_stocks=10)
+        return self.evaluation(kind).ic
 
 
 def _limit_up(bars: pd.DataFrame) -> pd.Series:
@@ -226,76 +249,49 @@ def prepare(
     )
 
 
-def _groups(
-    data: GanGruMonthlyReport, kind: str, n_groups: int
-) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Top-group return, equal-weighted universe return and top-group turnover per month."""
-    with _quiet():
-        g = group_returns(
-            data.factor[kind], data.forward, n_groups=n_groups, tradable=data.tradable
-        )
-    f = data.factor[kind]
-    sample = f.notna() & data.forward.notna() & data.tradable
-    universe = data.forward.where(sample).mean(axis=1)
-    top = g.returns[n_groups]
-    keep = top.notna()
-    return top[keep], universe[keep], g.turnover[n_groups][keep]
+#: The rows of the statistics table (vocabulary keys).
+_STATISTIC_KEYS: tuple[str, ...] = (
+    "ic_mean",
+    "icir",
+    "rank_ic_mean",
+    "ic_positive",
+    "top_turnover",
+    "top_annual_return",
+    "top_volatility",
+    "top_ir",
+    "top_max_drawdown",
+    "top_excess_return",
+    "n_periods",
+    "start",
+    "end",
+)
 
 
 def statistics(
     data: GanGruMonthlyReport, *, n_groups: int = 5, metrics: Metrics | None = None
 ) -> pd.DataFrame:
-    """The SPEC's statistics table, one column per model.
+    """The SPEC's statistics table, one column per model (rows: the vocabulary keys of the SPEC table).
 
     Rows: IC mean, ICIR (not annualized), rank IC mean, IC > 0 share, top-group turnover
     (mean one-side per month), top-group annualized return, volatility, IR (annualized return
     / volatility), maximum drawdown, annualized excess return over the equal-weighted
     universe (relative, compounded), periods, first and last month.
     """
-    cols = {}
-    for kind in data.factor:
-        ic = data.ic(kind).dropna()
-        with _quiet():
-            ric = rank_ic_series(
-                data.factor[kind], data.forward, tradable=data.tradable, min_stocks=10
-            ).dropna()
-        top, uni, turn = _groups(data, kind, n_groups)
-        ps = portfolio_stats(top, periods_per_year=12, benchmark=uni, turnover=turn)
-        row = {
-            "ic_mean": float(ic.mean()) if len(ic) else math.nan,
-            "icir": float(icir(ic, annualize=False)),
-            "rank_ic_mean": float(ric.mean()) if len(ric) else math.nan,
-            "ic_positive": float((ic > 0).mean()) if len(ic) else math.nan,
-            "turnover": ps.mean_turnover,
-            "annual_return": ps.annual_return,
-            "volatility": ps.annual_volatility,
-            "ir": ps.sharpe,
-            "max_drawdown": ps.max_drawdown.depth,
-            "excess_return": ps.excess_return,
-            "periods": len(ic),
-            "start": ic.index[0] if len(ic) else None,
-            "end": ic.index[-1] if len(ic) else None,
-        }
-        cols[kind] = row
-        if metrics is not None:
-            metrics.update(row, prefix=kind)
-    return pd.DataFrame(cols)
+    evs = {kind: data.evaluation(kind, n_groups=n_groups) for kind in data.factor}
+    out = compare(evs, keys=_STATISTIC_KEYS)
+    if metrics is not None:
+        for kind in out.columns:
+            metrics.update({str(k): v for k, v in out[kind].items()}, prefix=str(kind))
+    return out
 
 
 def recent_ic(data: GanGruMonthlyReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The latest month's IC and the mean IC of the last 12 months, per model."""
-    rows = {}
-    for kind in data.factor:
-        ic = data.ic(kind).dropna()
-        rows[kind] = {
-            "month": ic.index[-1] if len(ic) else None,
-            "ic_latest": float(ic.iloc[-1]) if len(ic) else math.nan,
-            "ic_1y": float(ic.iloc[-12:].mean()) if len(ic) else math.nan,
-            "months_1y": min(len(ic), 12),
-        }
-        if metrics is not None:
-            metrics.update(rows[kind], prefix=kind)
-    out = pd.DataFrame.from_dict(rows, orient="index")
+    keys = ["end", "ic_latest", "ic_1y", "months_1y"]
+    out = compare({kind: data.evaluation(kind) for kind in data.factor}, keys=keys).T
+    if metrics is not None:
+        for kind in out.index:
+            metrics.update({str(k): v for k, v in out.loc[kind].items()}, prefix=str(kind))
     out.index.name = "model"
     return out
 
@@ -310,62 +306,48 @@ def ic_frame(data: GanGruMonthlyReport) -> pd.DataFrame:
     return pd.DataFrame(out).dropna(how="all")
 
 
-def _by_industry(data: GanGruMonthlyReport, kind: str) -> dict[str, pd.DataFrame]:
-    """Factor masked to each industry (month-end x code)."""
-    f = data.factor[kind]
-    labels = pd.unique(data.industry.to_numpy().ravel())
-    groups = sorted(str(v) for v in labels if isinstance(v, str))
-    return {g: f.where(data.industry == g) for g in groups}
-
-
-def _last_and_year(frame: pd.DataFrame) -> pd.DataFrame:
-    """Latest month (last row with any value) and mean of the last 12 such rows, per column."""
+def _last_and_year(frame: pd.DataFrame, keys: tuple[str, str]) -> pd.DataFrame:
+    """Latest month (last row with any value) and mean of the last 12 such rows, per column,
+    as the columns ``keys`` (vocabulary keys: latest, 1-year mean)."""
     rows = frame.dropna(how="all")
     if rows.empty:
-        return pd.DataFrame(columns=["latest", "mean_1y"])
-    return pd.DataFrame({"latest": rows.iloc[-1], "mean_1y": rows.iloc[-12:].mean()})
+        return pd.DataFrame(columns=list(keys))
+    return pd.DataFrame({keys[0]: rows.iloc[-1], keys[1]: rows.iloc[-12:].mean()})
 
 
 def industry_ic(
     data: GanGruMonthlyReport, kind: str = "gan_gru", *, min_stocks: int = 5
 ) -> pd.DataFrame:
     """IC within each industry: latest month and 1-year mean (rows: industries, sorted by the
-    1-year mean, best first; ``stocks`` = the industry's stocks with a factor on ``as_of``)."""
-    cols = {}
-    with _quiet():
-        for g, f in _by_industry(data, kind).items():
-            cols[g] = ic_series(f, data.forward, tradable=data.tradable, min_stocks=min_stocks)
-    out = _last_and_year(pd.DataFrame(cols))
-    return _finish_industry(out, data, kind)
+    1-year mean, best first; columns: ``name``, vocabulary keys ``ic_latest``, ``ic_1y`` and
+    ``n_stocks`` = the industry's stocks with a factor on ``as_of``)."""
+    ev = data.evaluation(kind, group_min_stocks=min_stocks)
+    return _finish_industry(ev.by_group_ic, ("ic_latest", "ic_1y"), data, kind)
 
 
 def industry_excess(
     data: GanGruMonthlyReport, kind: str = "gan_gru", *, n_groups: int = 5, min_stocks: int = 5
 ) -> pd.DataFrame:
     """Excess return of the top group within each industry over the industry's equal-weighted
-    mean: latest month and 1-year mean of the monthly excess."""
-    cols = {}
-    sample = data.forward.notna() & data.tradable
-    with _quiet():
-        for g, f in _by_industry(data, kind).items():
-            f = f.where(sample)
-            labels = assign_groups(f, n_groups=n_groups, min_stocks=min_stocks)
-            r = data.forward.where(f.notna())
-            top = r.where(labels == n_groups).mean(axis=1)
-            cols[g] = (top - r.mean(axis=1)).where(labels.notna().any(axis=1))
-    out = _last_and_year(pd.DataFrame(cols))
-    return _finish_industry(out, data, kind)
+    mean: latest month and 1-year mean of the monthly excess (columns as :func:`industry_ic`
+    with ``excess_latest``, ``excess_1y``)."""
+    ev = data.evaluation(kind, n_groups=n_groups, group_min_stocks=min_stocks)
+    return _finish_industry(ev.by_group_excess, ("excess_latest", "excess_1y"), data, kind)
 
 
-def _finish_industry(out: pd.DataFrame, data: GanGruMonthlyReport, kind: str) -> pd.DataFrame:
-    """Industry name and stock count added, industries without any value dropped, sorted."""
+def _finish_industry(
+    by_group: pd.DataFrame, keys: tuple[str, str], data: GanGruMonthlyReport, kind: str
+) -> pd.DataFrame:
+    """Latest and 1-year mean per industry (columns ``keys``), industry name and stock count
+    added, industries without any value dropped, sorted by the 1-year mean."""
+    out = _last_and_year(by_group, keys)
     last = data.factor[kind].iloc[-1] if len(data.factor[kind]) else pd.Series(dtype=float)
     ind = data.industry.iloc[-1] if len(data.industry) else pd.Series(dtype=object)
     counts = ind[last.notna()].value_counts()
     out = out.dropna(how="all").copy()
     out.insert(0, "name", [SW_L1.get(str(c), ("", str(c)))[1] for c in out.index])
-    out["stocks"] = counts.reindex(out.index).fillna(0).astype("int64")
-    out = out.sort_values("mean_1y", ascending=False)
+    out["n_stocks"] = counts.reindex(out.index).fillna(0).astype("int64")
+    out = out.sort_values(keys[1], ascending=False)
     out.index.name = "industry"
     return out
 
@@ -403,48 +385,20 @@ def top_excess_nav(data: GanGruMonthlyReport, *, n_groups: int = 5) -> pd.DataFr
     """Cumulative net value of the top group relative to the equal-weighted universe."""
     out = {}
     for kind in data.factor:
-        top, uni, _ = _groups(data, kind, n_groups)
+        ev = data.evaluation(kind, n_groups=n_groups)
+        top = ev.top_returns
+        uni = ev.benchmark.reindex(top.index)
         out[MODEL_LABELS.get(kind, kind)] = (1 + top).cumprod() / (1 + uni).cumprod()
     return pd.DataFrame(out)
 
 
 # -- presentation ----------------------------------------------------------------------------
-_STAT_LABELS = {
-    "ic_mean": "IC mean",
-    "icir": "ICIR (not annualized)",
-    "rank_ic_mean": "Rank IC mean",
-    "ic_positive": "Share of months IC > 0",
-    "turnover": "Top-group turnover (one side, monthly)",
-    "annual_return": "Top group: annualized return",
-    "volatility": "Top group: annualized volatility",
-    "ir": "Top group: IR (return / volatility)",
-    "max_drawdown": "Top group: maximum drawdown",
-    "excess_return": "Top group: annualized excess return",
-    "periods": "Periods (months)",
-    "start": "First month",
-    "end": "Last month",
-}
-_STAT_FORMATS = {
-    "ic_mean": ".4f",
-    "icir": ".2f",
-    "rank_ic_mean": ".4f",
-    "ic_positive": ".1%",
-    "turnover": ".2f",
-    "annual_return": PCT,
-    "volatility": PCT,
-    "ir": ".2f",
-    "max_drawdown": PCT,
-    "excess_return": PCT,
-    "periods": ",d",
-}
-
-
 def _stat_strings(stats: pd.DataFrame) -> pd.DataFrame:
     rows = {}
-    for key, label in _STAT_LABELS.items():
-        if key not in stats.index:
-            continue
-        spec = _STAT_FORMATS.get(key, "")
+    labels = statistic_labels(stats.index)
+    formats = statistic_formats(stats.index)
+    for key, label in labels.items():
+        spec = formats.get(key, "")
         rows[label] = [
             "–"
             if v is None or (isinstance(v, float) and not math.isfinite(v))
@@ -488,17 +442,13 @@ def show_comparison(stats: pd.DataFrame, data: GanGruMonthlyReport) -> Table:
 def show_recent(frame: pd.DataFrame) -> Table:
     f = frame.copy()
     f.index = [MODEL_LABELS.get(str(k), str(k)) for k in f.index]
-    f["month"] = [f"{m:%Y-%m}" if isinstance(m, pd.Timestamp) else "–" for m in f["month"]]
+    f["end"] = [f"{m:%Y-%m}" if isinstance(m, pd.Timestamp) else "–" for m in f["end"]]
+    keys = ["ic_latest", "ic_1y", "months_1y"]
     return table(
         f,
         title="Latest month's IC and 1-year mean IC",
-        formats={"ic_latest": ".4f", "ic_1y": ".4f", "months_1y": ",d"},
-        labels={
-            "month": "Factor month",
-            "ic_latest": "IC, latest month",
-            "ic_1y": "IC, 1-year mean",
-            "months_1y": "Months in the mean",
-        },
+        formats=statistic_formats(keys),
+        labels=statistic_labels(["end", *keys]),
         note=(
             "The latest month is the last one whose return is known on the as-of date: the "
             "factor of the previous month-end against the return to the as-of date. "
@@ -510,18 +460,12 @@ def show_recent(frame: pd.DataFrame) -> Table:
 def show_industry(frame: pd.DataFrame, *, title: str, top: int | None = None) -> Table:
     """Per-industry IC or excess table; ``top`` keeps the best ``top`` by the 1-year mean."""
     f = frame if top is None else frame.head(top)
-    is_ic = "IC" in title
-    fmt = ".4f" if is_ic else PCT
+    keys = [str(c) for c in f.columns if c != "name"]
     return table(
         f,
         title=title,
-        formats={"latest": fmt, "mean_1y": fmt, "stocks": ",d"},
-        labels={
-            "name": "Industry",
-            "latest": "Latest month",
-            "mean_1y": "1-year mean",
-            "stocks": "Stocks",
-        },
+        formats=statistic_formats(keys),
+        labels={"name": "Industry", **statistic_labels(keys)},
         note=(
             "SW level-1 industries, sorted by the 1-year mean (best first); an industry enters "
             "a month with at least 5 stocks with a factor and a return (industries that never "

@@ -39,8 +39,8 @@ __all__ = [
     "StyleInputs",
     "etf_exposures",
     "group_exposures",
-    "group_returns",
     "load_style_inputs",
+    "style_group_returns",
 ]
 
 #: The 9 style groups the SmartBeta strategy times (a proposal): group -> member styles.
@@ -177,7 +177,7 @@ def etf_exposures(
     return out[cols].sort_values(["date", "code"]).reset_index(drop=True)
 
 
-def group_returns(
+def style_group_returns(
     factor_returns: pd.DataFrame, groups: dict[str, tuple[str, ...]] = STYLE_GROUPS
 ) -> pd.DataFrame:
     """Group factor returns: the mean of the member styles' returns (members present only)."""
