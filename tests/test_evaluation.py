@@ -309,7 +309,8 @@ def test_groups_of_perfect_factor_are_increasing(k: np.ndarray, n_groups: int) -
     r = pd.DataFrame([y])
     res = ev.group_returns(r, r, n_groups=n_groups)
     g = res.returns.iloc[0].to_numpy()
-    assert np.all(np.diff(g) > 0)
+    # qcut's interpolated edges can leave a group empty when stocks < 2 x groups (NaN)
+    assert np.all(np.diff(g[np.isfinite(g)]) > 0)
     assert res.counts.iloc[0].sum() == len(y) and res.long_short.iloc[0] > 0
 
 

@@ -229,11 +229,23 @@ class Cache:
 
     @classmethod
     def for_store(cls, store: Store, namespace: str, *, version: str) -> Cache:
-        """The cache ``<store>/cache/<namespace>`` for the store's current data."""
+        """The cache ``<store>/cache/<namespace>`` for the store's current data.
+
+        Notes
+        -----
+        The data's identity is :meth:`~quantbook.data.store.Store.fingerprint` (the table
+        files) plus the source's record in ``store.json`` (``source``, ``params``,
+        ``minute_source``): data regenerated on demand (a synthetic store's minute bars)
+        depends on it too, so a store rebuilt with other source settings never serves stale
+        entries.
+        """
         if not namespace or "/" in namespace or namespace.startswith("."):
             raise ValueError(f"invalid cache namespace {namespace!r}")
+        source = {k: store.meta.get(k) for k in ("source", "params", "minute_source")}
         return cls(
-            store.path / CACHE_DIR / namespace, fingerprint=store.fingerprint(), version=version
+            store.path / CACHE_DIR / namespace,
+            fingerprint=f"{store.fingerprint()}-{config_key(source)[:12]}",
+            version=version,
         )
 
     def __repr__(self) -> str:
