@@ -18,9 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from quantbook.data import Store, TradingCalendar
+from quantbook.data.panel import load_daily_panel
 from quantbook.evaluation import forward_returns, rank_ic_series
 from quantbook.factors import gan_gru as gg
-from quantbook.features import FEATURE_NAMES, FeatureSpec, build_windows, load_daily_panel
+from quantbook.features import FEATURE_NAMES, FeatureSpec, build_windows
 from quantbook.features import price_volume as pv
 from quantbook.features.price_volume import daily_features, load_or_build_windows
 from quantbook.models import ModelCache
@@ -42,10 +43,10 @@ def test_daily_features(smoke_store: Store) -> None:
     panel = load_daily_panel(smoke_store)
     f = daily_features(panel)
     assert f.shape == (len(panel.dates), len(panel.codes), len(FEATURE_NAMES)) == (*f.shape[:2], 18)
-    assert np.isnan(f[panel.suspended]).all()
-    traded = ~panel.suspended
+    assert np.isnan(f[~panel.trading]).all()
+    traded = panel.trading
     assert np.isfinite(f[traded][:, FEATURE_NAMES.index("return")]).all()
-    ret = panel.bars["close"] / panel.bars["prev_close"] - 1
+    ret = panel["close"] / panel["prev_close"] - 1
     np.testing.assert_allclose(
         f[..., FEATURE_NAMES.index("return")][traded], ret[traded], rtol=1e-6
     )
@@ -346,14 +347,14 @@ def test_real_sample_feature_windows(real_store: Store) -> None:
     for d in REAL_DATES:
         x, _ = ws.batch(d, labelled=False)
         i = panel.dates.get_loc(d)
-        traded = int((~panel.suspended[i]).sum())
+        traded = int(panel.trading[i].sum())
         # eligible: the traded stocks less ST, BSE and those listed under 120 sessions
         assert x.shape[1:] == (40, 18) and len(x) >= 0.85 * traded
         assert np.isfinite(x).all()
         # the raw inputs behind the windows are finite on the traded days (every feature)
         cols = panel.codes.get_indexer(ws.codes_at(d))
         w = feats[i - 39 : i + 1][:, cols]
-        on = ~panel.suspended[i - 39 : i + 1][:, cols]
+        on = panel.trading[i - 39 : i + 1][:, cols]
         finite = np.isfinite(w[on]).mean(axis=0)
         assert (finite > 0.99).all(), dict(zip(FEATURE_NAMES, finite.round(4), strict=True))
         # no feature is degenerate (an input missing from the store would be all zeros)

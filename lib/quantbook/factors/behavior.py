@@ -7,7 +7,7 @@ Three layers:
   :func:`ideal_reversal_values`, :func:`smart_money_values`, :func:`apm_statistic` with
   :func:`apm_residual`, :func:`ideal_amplitude_values`;
 - :func:`factor_status`: which factors a store can provide, and why not;
-- one date: :func:`load_inputs` (read the store up to the date into arrays) and
+- one date: :func:`load_behavior_inputs` (read the store up to the date into arrays) and
   :func:`factors_from_inputs` (run the kernels), together :func:`compute_factors`;
 - many dates: :func:`factor_history`, with the cache of :mod:`quantbook.factors.cache` (only
   dates not cached for this data, code and parameters are computed).
@@ -43,15 +43,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quantbook.data import market_rules
+from quantbook.data import panel as daily_panel
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import DailyPanel, load_daily_panel
 from quantbook.data.store import Store
 from quantbook.factors import behavior_data
 from quantbook.factors.behavior_data import (
-    DailyPanel,
     IndexSessionReturns,
     MinuteCube,
     index_session_returns,
-    load_daily_panel,
     load_minute_cube,
 )
 from quantbook.factors.cache import FactorCache, data_fingerprint, source_hash
@@ -73,7 +74,7 @@ __all__ = [
     "factors_from_inputs",
     "ideal_amplitude_values",
     "ideal_reversal_values",
-    "load_inputs",
+    "load_behavior_inputs",
     "smart_money_values",
 ]
 
@@ -694,7 +695,13 @@ def _smart_money_from_cube(panel: DailyPanel, cube: MinuteCube, p: BehaviorParam
 def code_version(params: BehaviorParams) -> str:
     """Version of the factor values: a hash of the computing modules' source and the parameters."""
     here = Path(__file__)
-    return source_hash(here, Path(behavior_data.__file__), extra=params.key())
+    return source_hash(
+        here,
+        Path(behavior_data.__file__),
+        Path(daily_panel.__file__),
+        Path(market_rules.__file__),
+        extra=params.key(),
+    )
 
 
 def _check_names(factors: Iterable[str] | None) -> list[str]:
@@ -747,7 +754,7 @@ class BehaviorInputs:
         return [n for n, s in self.status.items() if s.available]
 
 
-def load_inputs(
+def load_behavior_inputs(
     store: Store,
     as_of: DateLike,
     *,
@@ -820,7 +827,7 @@ def compute_factors(
 ) -> FactorHistory:
     """The behaviour factors of every stock at one date, from data up to that date.
 
-    :func:`load_inputs` followed by :func:`factors_from_inputs`, without the cache.
+    :func:`load_behavior_inputs` followed by :func:`factors_from_inputs`, without the cache.
 
     Parameters
     ----------
@@ -838,7 +845,7 @@ def compute_factors(
     FactorHistory
         With one date; ``.at(as_of)`` gives the ``code x factor`` frame.
     """
-    inputs = load_inputs(store, as_of, factors=factors, params=params)
+    inputs = load_behavior_inputs(store, as_of, factors=factors, params=params)
     frame = factors_from_inputs(inputs)
     dates = pd.DatetimeIndex([inputs.as_of], name="date")
     names = [str(n) for n in frame.columns]
