@@ -195,8 +195,10 @@ def test_monthly_factor_is_neutral_and_standardized(smoke_store: Store) -> None:
         assert list(f.index) == list(smoke_store.calendar().month_ends("2026-01-01", "2026-09-30"))
         np.testing.assert_allclose(f.mean(axis=1), 0.0, atol=1e-9)
         np.testing.assert_allclose(f.std(axis=1), 1.0, atol=1e-9)
-        ind = gg.industry_labels(smoke_store, f.index, f.columns)
-        cap = gg.float_cap(smoke_store, f.index, f.columns)
+        panel = load_daily_panel(smoke_store, end=f.index.max())
+        rows = panel.rows(f.index)
+        ind = panel.wide(panel.spell("industry", rows).labels(), rows=rows, codes=f.columns)
+        cap = panel.wide(panel.float_cap[rows], rows=rows, codes=f.columns)
         last = f.iloc[-1].dropna()
         lncap = np.log(cap.iloc[-1][last.index])
         assert abs(np.corrcoef(last, lncap)[0, 1]) < 1e-8

@@ -273,6 +273,29 @@ class DailyPanel:
         index = self.dates if rows is None else self.dates[rows]
         return pd.DataFrame(values, index=index, columns=self.codes)
 
+    def wide(
+        self,
+        values: np.ndarray,
+        *,
+        rows: np.ndarray | slice | None = None,
+        codes: pd.Index | None = None,
+    ) -> pd.DataFrame:
+        """A ``date x code`` frame of an array on the panel's rows (e.g. a view at some rows).
+
+        Parameters
+        ----------
+        values
+            ``(T, N)`` array, or ``(len(rows), N)`` with ``rows``.
+        rows
+            The panel rows ``values`` hold (default all).
+        codes
+            Columns of the result (reindexed: NaN for codes the panel lacks); default the
+            panel's codes.
+        """
+        index = self.dates if rows is None else self.dates[rows]
+        out = pd.DataFrame(values, index=index, columns=self.codes)
+        return out if codes is None else out.reindex(columns=codes)
+
     # -- trading and prices -----------------------------------------------------------------------
     @cached_property
     def suspended_flag(self) -> np.ndarray:
