@@ -40,6 +40,8 @@ from matplotlib.figure import Figure
 
 from quantbook import plotting
 from quantbook.data.calendar import SnappedDateWarning
+from quantbook.data.market_rules import at_limit_down, at_limit_up
+from quantbook.data.panel import cap_shares_column
 from quantbook.data.store import Store
 from quantbook.reports import Metrics
 from quantbook.tables import Table, table
@@ -94,9 +96,6 @@ HEADLINE_FORMATS: dict[str, str] = {
     "turnover.market_mean": ".3%",
     "limits.up.stock_days": ",d",
 }
-
-#: Tolerance for "closed at the limit": prices are quoted in cents.
-LIMIT_TOL = 0.005
 
 
 class UnknownUniverseError(ValueError):
@@ -281,7 +280,7 @@ def prepare(store: Store, *, as_of: str | pd.Timestamp, universe: str = "all") -
     codes = _universe_codes(universe, listed, members, index_info)
 
     bars_start = prev_month_end if prev_month_end is not None else month[0]
-    cap_shares = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
+    cap_shares = cap_shares_column(store)
     cols = [
         "date",
         "code",
@@ -544,8 +543,8 @@ def breadth(md: MonthData, *, metrics: Metrics | None = None) -> pd.DataFrame:
 
 def _limit_flags(b: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     traded = ~b["is_suspended"].astype(bool)
-    up = traded & b["limit_up"].notna() & (b["close"] >= b["limit_up"] - LIMIT_TOL)
-    down = traded & b["limit_down"].notna() & (b["close"] <= b["limit_down"] + LIMIT_TOL)
+    up = traded & at_limit_up(b["close"].to_numpy(), b["limit_up"].to_numpy(dtype=float))
+    down = traded & at_limit_down(b["close"].to_numpy(), b["limit_down"].to_numpy(dtype=float))
     return up, down
 
 

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 
 from quantbook import plotting
 from quantbook.data.calendar import DateLike, SnappedDateWarning
+from quantbook.data.panel import cap_shares_column
 from quantbook.data.store import Store
 from quantbook.data.vocabulary import SW_L1
 from quantbook.reports import Metrics
@@ -383,7 +384,7 @@ def exposure_distribution(rep: RiskReport, *, metrics: Metrics | None = None) ->
 
 def _float_cap(rep: RiskReport, codes: pd.Index) -> pd.Series:
     store = rep.store
-    col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
+    col = cap_shares_column(store)
     b = store.read(
         "daily_bars",
         start=rep.month_end,
