@@ -320,7 +320,7 @@ class DailyPanel:
 
     @cached_property
     def limit_up_close(self) -> np.ndarray:
-        """``(T, N)`` bool: traded and closed at the upper price limit (:data:`LIMIT_TOL`)."""
+        """``(T, N)`` bool: traded and closed at the upper price limit (:func:`~quantbook.data.market_rules.at_limit_up`)."""
         return self.trading & at_limit_up(self.fields["close"], self.fields["limit_up"])
 
     @cached_property
