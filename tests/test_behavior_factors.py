@@ -22,7 +22,7 @@ from quantbook.data import Store, StoreWriter, open_store
 from quantbook.data.cache import Cache
 from quantbook.factors import behavior as bh
 from quantbook.factors.behavior_composite import composite_factor
-from quantbook.factors.behavior_data import load_monthly_panel, spell_mask
+from quantbook.factors.behavior_data import load_monthly_panel
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -391,18 +391,6 @@ def test_composite_weights_use_only_past_ics(smoke_store: Store) -> None:
     # neutral to industry: zero mean within each industry before the final z-score
     ind = mp.industry.iloc[-1].reindex(v.index)
     assert v.groupby(ind).mean().abs().max() < 1e-8
-
-
-def test_spell_mask_half_open() -> None:
-    sp = pd.DataFrame(
-        {
-            "code": ["A", "A"],
-            "start": pd.to_datetime(["2024-01-02", "2024-01-05"]),
-            "end": pd.to_datetime(["2024-01-03", pd.NaT]),
-        }
-    )
-    dates = pd.DatetimeIndex(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"])
-    assert spell_mask(sp, dates, pd.Index(["A"]))[:, 0].tolist() == [True, False, False, True]
 
 
 # -- recovery of the planted effects (default store) -----------------------------------------------

@@ -19,9 +19,10 @@ import pytest
 import torch
 from quantbook.data import Store
 from quantbook.data.cache import Cache
+from quantbook.data.panel import load_daily_panel
 from quantbook.evaluation import forward_returns, rank_ic_series
 from quantbook.factors import gan_gru as gg
-from quantbook.features import FEATURE_NAMES, FeatureSpec, build_windows, load_daily_panel
+from quantbook.features import FEATURE_NAMES, FeatureSpec, build_windows
 from quantbook.features import price_volume as pv
 from quantbook.features.price_volume import daily_features, load_or_build_windows
 from quantbook.models import LocalExecutor
@@ -44,10 +45,10 @@ def test_daily_features(smoke_store: Store) -> None:
     panel = load_daily_panel(smoke_store)
     f = daily_features(panel)
     assert f.shape == (len(panel.dates), len(panel.codes), len(FEATURE_NAMES)) == (*f.shape[:2], 18)
-    assert np.isnan(f[panel.suspended]).all()
-    traded = ~panel.suspended
+    assert np.isnan(f[~panel.trading]).all()
+    traded = panel.trading
     assert np.isfinite(f[traded][:, FEATURE_NAMES.index("return")]).all()
-    ret = panel.bars["close"] / panel.bars["prev_close"] - 1
+    ret = panel["close"] / panel["prev_close"] - 1
     np.testing.assert_allclose(
         f[..., FEATURE_NAMES.index("return")][traded], ret[traded], rtol=1e-6
     )
@@ -208,8 +209,10 @@ def test_monthly_factor_is_neutral_and_standardized(smoke_store: Store) -> None:
         assert list(f.index) == list(smoke_store.calendar().month_ends("2026-01-01", "2026-09-30"))
         np.testing.assert_allclose(f.mean(axis=1), 0.0, atol=1e-9)
         np.testing.assert_allclose(f.std(axis=1), 1.0, atol=1e-9)
-        ind = gg.industry_labels(smoke_store, f.index, f.columns)
-        cap = gg.float_cap(smoke_store, f.index, f.columns)
+        panel = load_daily_panel(smoke_store, end=f.index.max())
+        rows = panel.rows(f.index)
+        ind = panel.wide(panel.spell("industry", rows).labels(), rows=rows, codes=f.columns)
+        cap = panel.wide(panel.float_cap[rows], rows=rows, codes=f.columns)
         last = f.iloc[-1].dropna()
         lncap = np.log(cap.iloc[-1][last.index])
         assert abs(np.corrcoef(last, lncap)[0, 1]) < 1e-8
@@ -360,14 +363,14 @@ def test_real_sample_feature_windows(real_store: Store) -> None:
     for d in REAL_DATES:
         x, _ = ws.batch(d, labelled=False)
         i = panel.dates.get_loc(d)
-        traded = int((~panel.suspended[i]).sum())
+        traded = int(panel.trading[i].sum())
         # eligible: the traded stocks less ST, BSE and those listed under 120 sessions
         assert x.shape[1:] == (40, 18) and len(x) >= 0.85 * traded
         assert np.isfinite(x).all()
         # the raw inputs behind the windows are finite on the traded days (every feature)
         cols = panel.codes.get_indexer(ws.codes_at(d))
         w = feats[i - 39 : i + 1][:, cols]
-        on = ~panel.suspended[i - 39 : i + 1][:, cols]
+        on = panel.trading[i - 39 : i + 1][:, cols]
         finite = np.isfinite(w[on]).mean(axis=0)
         assert (finite > 0.99).all(), dict(zip(FEATURE_NAMES, finite.round(4), strict=True))
         # no feature is degenerate (an input missing from the store would be all zeros)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from quantbook.data.calendar import TradingCalendar
+from quantbook.data.market_rules import limit_fraction, limit_prices
 from quantbook.data.schema import table
 from quantbook.data.store import StoreWriter, revalidate_store
 from quantbook.data.validate import (
@@ -16,8 +17,6 @@ from quantbook.data.validate import (
     Finding,
     coerce,
     in_spells,
-    limit_fraction,
-    limit_prices,
     rolling_median_by_group,
     validate_table,
 )

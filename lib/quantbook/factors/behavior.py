@@ -7,7 +7,7 @@ Three layers:
   :func:`ideal_reversal_values`, :func:`smart_money_values`, :func:`apm_statistic` with
   :func:`apm_residual`, :func:`ideal_amplitude_values`;
 - :func:`factor_status`: which factors a store can provide, and why not;
-- one date: :func:`load_inputs` (read the store up to the date into arrays) and
+- one date: :func:`load_behavior_inputs` (read the store up to the date into arrays) and
   :func:`factors_from_inputs` (run the kernels), together :func:`compute_factors`;
 - many dates: :func:`factor_history`, with the store's cache (:mod:`quantbook.data.cache`; only
   dates not cached for this data, code and parameters are computed).
@@ -46,16 +46,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
 
+from quantbook.data import market_rules
+from quantbook.data import panel as daily_panel
 from quantbook.data.cache import Cache, code_version
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import DailyPanel, load_daily_panel
 from quantbook.data.store import Store
 from quantbook.factors import behavior_data
 from quantbook.factors.behavior_data import (
-    DailyPanel,
     IndexSessionReturns,
     MinuteCube,
     index_session_returns,
-    load_daily_panel,
     load_minute_cube,
 )
 
@@ -76,7 +77,7 @@ __all__ = [
     "factors_from_inputs",
     "ideal_amplitude_values",
     "ideal_reversal_values",
-    "load_inputs",
+    "load_behavior_inputs",
     "smart_money_values",
 ]
 
@@ -698,9 +699,18 @@ def behavior_version(params: BehaviorParams) -> str:
     """Version of the factor values: the computing modules' source and the parameters.
 
     :func:`quantbook.data.cache.code_version` of this module and
-    :mod:`~quantbook.factors.behavior_data` with ``{"params": params.key()}``.
+    :mod:`~quantbook.factors.behavior_data`, :mod:`~quantbook.data.panel` and
+    :mod:`~quantbook.data.market_rules` with ``{"params": params.key()}``.
     """
-    return code_version([Path(__file__), Path(behavior_data.__file__)], {"params": params.key()})
+    return code_version(
+        [
+            Path(__file__),
+            Path(behavior_data.__file__),
+            Path(daily_panel.__file__),
+            Path(market_rules.__file__),
+        ],
+        {"params": params.key()},
+    )
 
 
 #: The file type of a cached (factor, date): an Arrow IPC table ``(code, value)`` whose schema
@@ -798,7 +808,7 @@ class BehaviorInputs:
         return [n for n, s in self.status.items() if s.available]
 
 
-def load_inputs(
+def load_behavior_inputs(
     store: Store,
     as_of: DateLike,
     *,
@@ -871,7 +881,7 @@ def compute_factors(
 ) -> FactorHistory:
     """The behaviour factors of every stock at one date, from data up to that date.
 
-    :func:`load_inputs` followed by :func:`factors_from_inputs`, without the cache.
+    :func:`load_behavior_inputs` followed by :func:`factors_from_inputs`, without the cache.
 
     Parameters
     ----------
@@ -889,7 +899,7 @@ def compute_factors(
     FactorHistory
         With one date; ``.at(as_of)`` gives the ``code x factor`` frame.
     """
-    inputs = load_inputs(store, as_of, factors=factors, params=params)
+    inputs = load_behavior_inputs(store, as_of, factors=factors, params=params)
     frame = factors_from_inputs(inputs)
     dates = pd.DatetimeIndex([inputs.as_of], name="date")
     names = [str(n) for n in frame.columns]

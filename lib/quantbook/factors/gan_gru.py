@@ -44,6 +44,7 @@ import pandas as pd
 import torch
 
 from quantbook.data.cache import Cache
+from quantbook.data.panel import CAP_SHARE_COLUMNS, load_daily_panel
 from quantbook.data.store import Store
 from quantbook.features.price_volume import (
     FEATURE_NAMES,
@@ -69,10 +70,8 @@ __all__ = [
     "GanGruResult",
     "WindowModel",
     "fit_window",
-    "float_cap",
     "gan_gru_factor",
     "get_config",
-    "industry_labels",
     "model_config",
     "models_cache",
     "predict",
@@ -620,33 +619,6 @@ class GanGruResult:
         return t.groupby("retrain date")["seconds"].sum()
 
 
-def industry_labels(store: Store, dates: pd.DatetimeIndex, codes: pd.Index) -> pd.DataFrame:
-    """SW level-1 industry in force on each of ``dates`` (``date x code``, None where none)."""
-    spells = store.read("industry", end=dates.max())
-    labels = np.full((len(dates), len(codes)), None, dtype=object)
-    col = codes.get_indexer(pd.Index(spells["code"].astype(str)))
-    first = dates.searchsorted(pd.DatetimeIndex(spells["start"]), side="left")
-    stop_raw = pd.DatetimeIndex(spells["end"])
-    stop = np.where(stop_raw.isna(), len(dates), dates.searchsorted(stop_raw, side="left"))
-    values = spells["value"].astype(str).to_numpy()
-    for c, a, b, v in zip(col, first, stop, values, strict=True):  # one step per spell
-        if c >= 0 and b > a:
-            labels[a:b, c] = v
-    return pd.DataFrame(labels, index=dates, columns=codes)
-
-
-def float_cap(store: Store, dates: pd.DatetimeIndex, codes: pd.Index) -> pd.DataFrame:
-    """Float market cap ``close x float_shares`` on ``dates`` (total shares if no float)."""
-    share_col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
-    bars = store.read("daily_bars", end=dates.max(), columns=["date", "code", "close", share_col])
-    bars = bars[bars["date"].isin(dates)]
-    cap = (bars["close"] * bars[share_col]).to_numpy()
-    wide = pd.DataFrame({"date": bars["date"], "code": bars["code"], "cap": cap})
-    return wide.pivot(index="date", columns="code", values="cap").reindex(
-        index=dates, columns=codes
-    )
-
-
 @dataclass(frozen=True)
 class _RetrainTask:
     kind: Kind
@@ -755,8 +727,10 @@ def gan_gru_factor(
     dates = pd.DatetimeIndex(sorted(set().union(*[f.index for f in raw.values()])))
     factor: dict[str, pd.DataFrame] = {}
     if len(dates):
-        ind = industry_labels(store, dates, ws.codes)
-        cap = float_cap(store, dates, ws.codes)
+        panel = load_daily_panel(store, end=dates.max(), fields=["close", *CAP_SHARE_COLUMNS])
+        rows = panel.rows(dates)
+        ind = panel.wide(panel.spell("industry", rows).labels(), rows=rows, codes=ws.codes)
+        cap = panel.wide(panel.float_cap[rows], rows=rows, codes=ws.codes)
         for name, frame in raw.items():
             f = frame.reindex(dates)
             factor[name] = preprocess_factor(

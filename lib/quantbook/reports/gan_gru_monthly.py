@@ -37,6 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from quantbook import plotting
+from quantbook.data.panel import load_daily_panel
 from quantbook.data.store import Store
 from quantbook.data.vocabulary import SW_L1
 from quantbook.evaluation import (
@@ -50,7 +51,7 @@ from quantbook.evaluation import (
     statistic_formats,
     statistic_labels,
 )
-from quantbook.factors.gan_gru import KINDS, GanGruResult, Kind, gan_gru_factor, industry_labels
+from quantbook.factors.gan_gru import KINDS, GanGruResult, Kind, gan_gru_factor
 from quantbook.reports import Metrics
 from quantbook.reports.contract import check_as_of
 from quantbook.tables import Table, table
@@ -177,11 +178,6 @@ class GanGruMonthlyReport:
         return self.evaluation(kind).ic
 
 
-def _limit_up(bars: pd.DataFrame) -> pd.Series:
-    traded = ~bars["is_suspended"].astype(bool)
-    return traded & bars["limit_up"].notna() & (bars["close"] >= bars["limit_up"] - 0.005)
-
-
 def prepare(
     store: Store,
     *,
@@ -214,27 +210,16 @@ def prepare(
         store, as_of=as_of, preset=preset, start=start, kinds=kinds, progress=progress
     )
     months = pd.DatetimeIndex(sorted(set().union(*[f.index for f in res.factor.values()])))
-    bars = store.read(
-        "daily_bars",
-        end=as_of,
-        columns=["date", "code", "close", "adj_factor", "is_suspended", "limit_up"],
-    )
-    adj = (bars["close"] * bars["adj_factor"]).rename("adj")
-    wide = pd.concat([bars[["date", "code"]], adj], axis=1).pivot(
-        index="date", columns="code", values="adj"
+    panel = load_daily_panel(
+        store, end=as_of, fields=["close", "adj_factor", "is_suspended", "limit_up"]
     )
     codes = res.windows.codes
-    fwd = forward_returns(wide.reindex(columns=codes), months) if len(months) else wide.iloc[:0]
-    on = bars[bars["date"].isin(months)]
-    ok = (~on["is_suspended"].astype(bool) & ~_limit_up(on)).rename("ok")
-    tradable = (
-        pd.concat([on[["date", "code"]], ok], axis=1)
-        .pivot(index="date", columns="code", values="ok")
-        .reindex(index=months, columns=codes)
-        .fillna(False)
-        .astype(bool)
-    )
-    industry = industry_labels(store, months, codes)
+    adj = panel.wide(panel.adj_close, codes=codes)
+    fwd = forward_returns(adj, months) if len(months) else adj.iloc[:0]
+    rows = panel.rows(months)
+    ok = panel.trading[rows] & ~panel.limit_up_close[rows]
+    tradable = panel.wide(ok, rows=rows, codes=codes).fillna(False).astype(bool)
+    industry = panel.wide(panel.spell("industry", rows).labels(), rows=rows, codes=codes)
     names = store.read("instruments").set_index("code")["name"].reindex(codes)
     return GanGruMonthlyReport(
         store=store,

@@ -38,6 +38,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from quantbook import plotting
+from quantbook.data.market_rules import at_limit_down, at_limit_up
+from quantbook.data.panel import cap_shares_column
 from quantbook.data.store import Store
 from quantbook.reports import Metrics
 from quantbook.reports.contract import check_as_of
@@ -74,9 +76,6 @@ PCT = ".2%"
 
 #: Display order of the broad indices (CSI 300, 500, 800, 1000, 2000, All); others follow by code.
 BROAD_ORDER = ("000300.SH", "000905.SH", "000906.SH", "000852.SH", "932000.CSI", "000985.CSI")
-
-#: Tolerance for "closed at the limit": prices are quoted in cents.
-LIMIT_TOL = 0.005
 
 
 class UnknownUniverseError(ValueError):
@@ -252,7 +251,7 @@ def prepare(
     codes = _universe_codes(universe, listed, members, index_info)
 
     bars_start = prev_month_end if prev_month_end is not None else month[0]
-    cap_shares = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
+    cap_shares = cap_shares_column(store)
     cols = [
         "date",
         "code",
@@ -523,8 +522,8 @@ def breadth(md: MarketOverviewReport, *, metrics: Metrics | None = None) -> pd.D
 
 def _limit_flags(b: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     traded = ~b["is_suspended"].astype(bool)
-    up = traded & b["limit_up"].notna() & (b["close"] >= b["limit_up"] - LIMIT_TOL)
-    down = traded & b["limit_down"].notna() & (b["close"] <= b["limit_down"] + LIMIT_TOL)
+    up = traded & at_limit_up(b["close"].to_numpy(), b["limit_up"].to_numpy(dtype=float))
+    down = traded & at_limit_down(b["close"].to_numpy(), b["limit_down"].to_numpy(dtype=float))
     return up, down
 
 

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from quantbook import plotting
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import cap_shares_column
 from quantbook.data.store import Store
 from quantbook.data.vocabulary import SW_L1
 from quantbook.reports import Metrics
@@ -354,7 +355,7 @@ def exposure_distribution(rep: RiskModelReport, *, metrics: Metrics | None = Non
 
 def _float_cap(rep: RiskModelReport, codes: pd.Index) -> pd.Series:
     store = rep.store
-    col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
+    col = cap_shares_column(store)
     b = store.read(
         "daily_bars",
         start=rep.month_end,

@@ -32,8 +32,10 @@ from tqdm import tqdm
 
 from quantbook.data.cache import Cache, code_version
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import cap_shares_column, load_daily_panel
 from quantbook.data.store import Store
-from quantbook.risk._panels import listed_days, load_bars, require_bars, spell_codes
+from quantbook.data.universe import UniverseRules
+from quantbook.risk._windows import require_bars
 from quantbook.risk.styles import (
     StyleDataWarning,
     StyleExposures,
@@ -217,7 +219,7 @@ class EstimationUniverse:
     Attributes
     ----------
     min_listed_days
-        Trading days since listing at ``t-1`` (default 60).
+        Sessions since listing at ``t-1``, counted 1 on the listing day (default 60).
     exclude_st
         Leave out ST / *ST stocks at ``t-1`` (default True).
 
@@ -231,6 +233,10 @@ class EstimationUniverse:
 
     min_listed_days: int = 60
     exclude_st: bool = True
+
+    def rules(self) -> UniverseRules:
+        """The universe rules evaluated at ``t-1`` (listing age, ST, suspension)."""
+        return UniverseRules(min_listed_sessions=self.min_listed_days, exclude_st=self.exclude_st)
 
 
 @dataclass(frozen=True)
@@ -561,36 +567,29 @@ def _prepare(
             warnings.simplefilter("ignore", StyleDataWarning)
             exposures = compute_styles(store, prev, progress=progress)
     require_bars(store, ["close", "adj_factor", "is_suspended"])
-    cap_col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
-    bars = load_bars(
+    bars = load_daily_panel(
         store,
-        [],
         start=prev[0],
         end=dates[-1],
-        products={"adj": ("close", "adj_factor"), "fcap": ("close", cap_col)},
-        flags=["is_suspended"],
+        fields=["close", "adj_factor", "is_suspended", cap_shares_column(store)],
     )
     codes = bars.codes
     r_prev, r_now = _rows(bars.rows(prev)), _rows(bars.rows(dates))
-    adj = bars["adj"]
+    adj = bars.adj_close
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = adj[r_now] / adj[r_prev] - 1.0
-    fcap = bars["fcap"][r_prev]
-    susp = bars["is_suspended"][r_prev] | bars["is_suspended"][r_now]
-    age, listed = listed_days(store, prev, codes)
-    industry, names = spell_codes(store, "industry", prev, codes)
+    fcap = bars.float_cap[r_prev]
+    grid = bars.spell("industry", r_prev)
+    industry, names = grid.index, list(grid.values)
     include = (
-        listed
-        & (age >= universe.min_listed_days)
-        & ~susp
+        bars.listed(r_prev)
+        & universe.rules().eligible(bars, r_prev)
+        & ~bars.suspended_flag[r_now]
         & np.isfinite(returns)
         & np.isfinite(fcap)
         & (fcap > 0)
         & (industry >= 0)
     )
-    if universe.exclude_st:
-        st, _ = spell_codes(store, "st_status", prev, codes)
-        include &= st < 0
     expo_rows = exposures.dates.get_indexer(prev)
     include &= (exposures.codes.get_indexer(codes) >= 0)[None, :]
     if (expo_rows < 0).any():

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import cap_shares_column
 from quantbook.data.store import DataUnavailableError, Store
 from quantbook.risk import RiskFitConfig, fit_cached, period_ends
 from quantbook.risk.model import Frequency
@@ -135,7 +136,7 @@ def etf_exposures(
     day_list = pd.DatetimeIndex(sorted(set(pd.to_datetime(list(dates)))))
     end = day_list.max()
     members = store.read("index_members", end=end)
-    shares = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
+    shares = cap_shares_column(store)
     tracked = etfs["tracked_index"].dropna().astype(str)
     tracked = tracked[tracked.isin(set(members["index_code"].astype(str)))]
     if tracked.empty:

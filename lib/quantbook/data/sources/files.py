@@ -66,6 +66,7 @@ from tqdm.auto import tqdm
 
 from quantbook.data.calendar import TradingCalendar
 from quantbook.data.codes import Bare, CodeFormatError, board_of, normalize_code
+from quantbook.data.market_rules import limit_fraction, limit_prices
 from quantbook.data.schema import TABLES, TableSpec, table
 from quantbook.data.store import Store, StoreWriter, check_target, one_line
 from quantbook.data.validate import (
@@ -74,8 +75,6 @@ from quantbook.data.validate import (
     DataValidationError,
     Finding,
     in_spells,
-    limit_fraction,
-    limit_prices,
     session_positions,
 )
 from quantbook.data.vocabulary import SW_L1

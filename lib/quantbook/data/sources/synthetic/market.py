@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from quantbook.data.market_rules import board_index, limit_fraction, round_price
 from quantbook.data.sources.synthetic.fundamentals import Statements, build_statements
 from quantbook.data.sources.synthetic.intraday import aggregate, day_rng, minute_paths
 from quantbook.data.sources.synthetic.presets import Effects
 from quantbook.data.sources.synthetic.universe import INDUSTRIES, Universe
-from quantbook.data.validate import board_index, limit_fraction, round_price
 from quantbook.data.vocabulary import STYLE_NAMES
 
 #: The 15 styles in model order (the risk model's names, so truth and estimates line up).
