@@ -187,7 +187,7 @@ def full_retrain() -> str:
         store = open_store("default")
     except StoreNotFoundError:
         return "skipped: no default store (make data)"
-    cfg = gg.PRESETS["fast"]
+    cfg = gg.GAN_GRU_PRESETS["fast"]
     ws = load_or_build_windows(store, cfg.features)
     fit = gg.retrain_schedule(ws, cfg, sessions=ws.dates, predict=ws.dates).fits[-2]
     r = fit.date

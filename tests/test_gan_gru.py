@@ -32,7 +32,7 @@ torch.set_num_threads(1)
 
 #: A tiny configuration for tests (seconds on the smoke store).
 TINY = dataclasses.replace(
-    gg.PRESETS["smoke"], name="tiny", max_epochs=2, train_dates=24, min_train_dates=12
+    gg.GAN_GRU_PRESETS["smoke"], name="tiny", max_epochs=2, train_dates=24, min_train_dates=12
 )
 
 
@@ -193,11 +193,11 @@ def test_cached_model_gives_identical_predictions(
 def test_only_the_smoke_preset_trains_in_float64() -> None:
     """float64 is the smoke preset's (machine-independent notebook outputs); the other presets
     stay float32 with the cache keys they had before the dtype field existed."""
-    assert gg.PRESETS["smoke"].dtype == "float64"
-    assert gg.PRESETS["smoke"].key()["dtype"] == "float64"
-    assert "precision" in gg.PRESETS["smoke"].describe()
+    assert gg.GAN_GRU_PRESETS["smoke"].dtype == "float64"
+    assert gg.GAN_GRU_PRESETS["smoke"].key()["dtype"] == "float64"
+    assert "precision" in gg.GAN_GRU_PRESETS["smoke"].describe()
     for name in ("paper", "fast"):
-        cfg = gg.PRESETS[name]
+        cfg = gg.GAN_GRU_PRESETS[name]
         assert cfg.dtype == "float32" and cfg.torch_dtype == torch.float32
         assert "dtype" not in cfg.key() and "precision" not in cfg.describe()
 
@@ -227,7 +227,7 @@ def test_recovers_the_planted_40_day_pattern(default_store: Store) -> None:
     """Out of sample, the plain GRU of the fast preset (the site's model) predicts the next
     20-day return: the planted pattern's hand-made detector has an IC of +0.10."""
     ws = load_or_build_windows(default_store, FeatureSpec())
-    cfg = gg.PRESETS["fast"]
+    cfg = gg.GAN_GRU_PRESETS["fast"]
     r = pd.Timestamp("2022-12-30")
     wm = gg.fit_window(ws, cfg, _fit_at(default_store, ws, cfg, r), kind="gru")
     ics = []

@@ -191,7 +191,7 @@ def _recording_executor() -> tuple[list[object], object]:
 
 
 def test_gan_gru_retrainings_are_the_schedule_s_fits(smoke_store: Store) -> None:
-    cfg = gg.PRESETS["smoke"]
+    cfg = gg.GAN_GRU_PRESETS["smoke"]
     ws = load_or_build_windows(smoke_store, FeatureSpec())
     as_of = pd.Timestamp("2026-09-30")
     months = ws.dates[np.isin(ws.dates, smoke_store.calendar().month_ends(end=as_of))]

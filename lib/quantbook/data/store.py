@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quantbook.data.calendar import DateLike, TradingCalendar, calendar_record, outside_coverage
-from quantbook.data.schema import TABLES, TableSpec, table
+from quantbook.data.schema import TABLES, TableSpec, table_spec
 from quantbook.data.validate import Finding, coerce, findings_frame, validate_table
 from quantbook.errors import QuantbookError
 
@@ -342,7 +342,7 @@ class Store:
         columns
             Columns to return (default: all).
         """
-        spec = table(table_name)
+        spec = table_spec(table_name)
         if table_name == "minute_bars" and "minute_bars" not in self.meta.get("tables", {}):
             return self.minute_bars(self.calendar().range(start, end), codes=codes, columns=columns)
         self.require(table_name)
@@ -692,7 +692,7 @@ class StoreWriter:
 
         Optional columns absent from ``df`` are recorded as unavailable. Returns the coerced frame.
         """
-        spec: TableSpec = table(table_name)
+        spec: TableSpec = table_spec(table_name)
         missing_optional = [
             c.name for c in spec.columns if not c.required and c.name not in df.columns
         ]
@@ -811,7 +811,7 @@ def revalidate_store(store: Store) -> pd.DataFrame:
     context = store_context(store)
     findings: list[Finding] = []
     for name in store.tables():
-        spec = table(name)
+        spec = table_spec(name)
         data = coerce(spec, read_parquet(store.path / f"{name}.parquet", store=store.name))
         findings.extend(validate_table(spec, data, context=context))
     return findings_frame(findings)

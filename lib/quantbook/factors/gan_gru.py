@@ -21,7 +21,7 @@ December 31):
 
 Trained models are cached in the store's cache ``gan_gru_models`` (:func:`models_cache`) keyed by the kind,
 the preset's configuration, *R*, the store fingerprint and the code versions, so a rerun
-for a new month only trains what is new. Presets: :data:`PRESETS`.
+for a new month only trains what is new. Presets: :data:`GAN_GRU_PRESETS`.
 
 Examples
 --------
@@ -64,7 +64,7 @@ from quantbook.preprocess import preprocess_factor
 __all__ = [
     "KINDS",
     "MODEL_VERSION",
-    "PRESETS",
+    "GAN_GRU_PRESETS",
     "DateBatches",
     "GanGruConfig",
     "GanGruResult",
@@ -184,7 +184,7 @@ class GanGruConfig:
 
 #: ``paper``: the published configuration; ``fast``: the default site and CI-sized runs on
 #: the default store; ``smoke``: the smoke notebook (seconds).
-PRESETS: dict[str, GanGruConfig] = {
+GAN_GRU_PRESETS: dict[str, GanGruConfig] = {
     "paper": GanGruConfig(name="paper"),
     "fast": GanGruConfig(
         name="fast",
@@ -222,9 +222,9 @@ def get_config(preset: str | GanGruConfig) -> GanGruConfig:
     """A preset by name (``KeyError`` naming the known ones) or a config as is."""
     if isinstance(preset, GanGruConfig):
         return preset
-    if preset not in PRESETS:
-        raise KeyError(f"unknown GAN_GRU preset {preset!r}; known: {', '.join(PRESETS)}")
-    return PRESETS[preset]
+    if preset not in GAN_GRU_PRESETS:
+        raise KeyError(f"unknown GAN_GRU preset {preset!r}; known: {', '.join(GAN_GRU_PRESETS)}")
+    return GAN_GRU_PRESETS[preset]
 
 
 def retrain_schedule(
@@ -666,7 +666,7 @@ def gan_gru_factor(
         Last month-end to predict; models use labels known by their retraining date only,
         and retraining dates after ``as_of`` are never used.
     preset
-        A name of :data:`PRESETS` or a :class:`GanGruConfig`.
+        A name of :data:`GAN_GRU_PRESETS` or a :class:`GanGruConfig`.
     start
         First month-end of the factor history (default: the first one with a model).
     kinds

@@ -71,7 +71,7 @@ __all__ = [
     "show_availability",
     "show_definition",
     "show_factor_table",
-    "show_pools",
+    "show_pool_composite",
     "show_quintiles",
     "show_style_returns",
     "show_summary",
@@ -745,7 +745,7 @@ def show_quintiles(rep: BehaviorMonthlyReport, name: str) -> Table | Text:
     )
 
 
-def show_pools(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table | Text:
+def show_pool_composite(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table | Text:
     if rep.composite is None:
         return Text("No composite: no behaviour factor is available in this store.")
     src = "; ".join(f"{k}: {v}" for k, v in rep.panel.pool_source.items())

@@ -76,7 +76,7 @@ __all__ = [
     "show_holdings",
     "show_method",
     "show_references",
-    "show_summary",
+    "show_strategy_summary",
     "show_unavailable",
     "summary",
     "unavailable",
@@ -378,7 +378,7 @@ def summary(book: EtfWeeklyReport, *, metrics: Metrics | None = None) -> pd.Data
     return out
 
 
-def show_summary(frame: pd.DataFrame, book: EtfWeeklyReport) -> Table:
+def show_strategy_summary(frame: pd.DataFrame, book: EtfWeeklyReport) -> Table:
     """The summary table with percentages."""
     start = f"{book.start_date:%Y-%m-%d}"
     labels = {

@@ -67,7 +67,7 @@ __all__ = [
     "plot_training",
     "prepare",
     "recent_ic",
-    "show_comparison",
+    "show_gan_gru_vs_gru",
     "show_config",
     "show_industry",
     "show_statistics",
@@ -197,7 +197,7 @@ def prepare(
         The as-of month-end (another day raises
         :class:`~quantbook.reports.contract.AsOfPolicyError`; the runner resolves dates).
     preset
-        ``paper``, ``fast`` or ``smoke`` (:data:`quantbook.factors.gan_gru.PRESETS`).
+        ``paper``, ``fast`` or ``smoke`` (:data:`quantbook.factors.gan_gru.GAN_GRU_PRESETS`).
     start
         First month-end of the factor history (None: the first with a model).
     kinds
@@ -415,7 +415,7 @@ def show_statistics(
     )
 
 
-def show_comparison(stats: pd.DataFrame, data: GanGruMonthlyReport) -> Table:
+def show_gan_gru_vs_gru(stats: pd.DataFrame, data: GanGruMonthlyReport) -> Table:
     """GAN_GRU against the plain GRU, side by side."""
     return table(
         _stat_strings(stats),

@@ -51,7 +51,7 @@ from quantbook.risk.styles import StyleDataWarning
 from quantbook.tables import Table, table
 
 __all__ = [
-    "MODEL_LABELS",
+    "MHC_MLP_LABELS",
     "MhcVsMlpReport",
     "comparison",
     "conclusion",
@@ -62,8 +62,8 @@ __all__ = [
     "inputs_table",
     "noise_sensitivity",
     "per_window",
-    "plot_cumulative",
-    "plot_training",
+    "plot_cumulative_pure",
+    "plot_training_curves",
     "prepare",
     "record_comparison",
     "show_comparison",
@@ -77,7 +77,7 @@ _ALL_NAN = r"Mean of empty slice|Degrees of freedom <= 0 for slice"
 
 REPORT = "mhc_vs_mlp"
 
-MODEL_LABELS = {"mlp": "MLP", "mhc": "mHC-MLP"}
+MHC_MLP_LABELS = {"mlp": "MLP", "mhc": "mHC-MLP"}
 
 
 @dataclass(frozen=True)
@@ -156,11 +156,11 @@ def record_comparison(table: pd.DataFrame, *, metrics: Metrics) -> None:
     -----
     ``comparison.<column>``: the column as a list (index columns included);
     ``comparison.<model>.<combination>.<stat>``: one number, with ``model`` a key of
-    :data:`MODEL_LABELS` and ``stat`` the column's statistics-vocabulary key
+    :data:`MHC_MLP_LABELS` and ``stat`` the column's statistics-vocabulary key
     (``comparison.mhc.equal.rank_ic_mean``).
     """
     metrics.update({"comparison": table.round(6).reset_index().to_dict(orient="list")})
-    keys = {label: key for key, label in MODEL_LABELS.items()}
+    keys = {label: key for key, label in MHC_MLP_LABELS.items()}
     records = table.to_dict(orient="records")
     for (model, combination), row in zip(table.index.tolist(), records, strict=True):
         for col, value in row.items():
@@ -249,7 +249,7 @@ def comparison(res: BarraMLResult) -> pd.DataFrame:
             row["pure_t"] = mean_t_stat(f)
             row["top_turnover"] = float(st["top_turnover"])
             row["pure_max_drawdown"] = float(max_drawdown(f).depth) if len(f) else np.nan
-            rows[(MODEL_LABELS[m], method)] = row
+            rows[(MHC_MLP_LABELS[m], method)] = row
     out = pd.DataFrame(rows).T
     out.index.names = ["model", "combination"]
     out.attrs["unavailable_styles"] = dict(res.missing_styles)
@@ -262,7 +262,7 @@ def per_window(res: BarraMLResult) -> pd.DataFrame:
     for m, per_w in res.predictions.items():
         for w, p in sorted(per_w.items()):
             st = _evaluate(p, res.forward_residual)
-            rows[(MODEL_LABELS[m], w)] = {k: float(st[k]) for k in _IC_KEYS}
+            rows[(MHC_MLP_LABELS[m], w)] = {k: float(st[k]) for k in _IC_KEYS}
     out = pd.DataFrame(rows).T
     out.index.names = ["model", "window"]
     return out
@@ -301,11 +301,11 @@ def show_per_window(frame: pd.DataFrame) -> Table:
 def cumulative_pure(res: BarraMLResult, *, method: str = "equal") -> pd.DataFrame:
     """Compounded pure factor return of each model (``date x model``)."""
     return pd.DataFrame(
-        {MODEL_LABELS[m]: (1 + res.pure[m][method]["f"]).cumprod() - 1 for m in res.pure}
+        {MHC_MLP_LABELS[m]: (1 + res.pure[m][method]["f"]).cumprod() - 1 for m in res.pure}
     )
 
 
-def plot_cumulative(res: BarraMLResult) -> Figure:
+def plot_cumulative_pure(res: BarraMLResult) -> Figure:
     """Cumulative pure factor return, both models, both combinations."""
     fig = Figure(figsize=(8, 3.5))
     ax = fig.add_subplot()
@@ -416,7 +416,7 @@ def dispersion(res: BarraMLResult) -> pd.DataFrame:
                     a = res.model(m, w, prev)(x).numpy()  # type: ignore[arg-type]
                     b = res.model(m, w, cur)(x).numpy()  # type: ignore[arg-type]
                 corrs.append(float(np.corrcoef(a, b)[0, 1]))
-        out[MODEL_LABELS[m]] = {
+        out[MHC_MLP_LABELS[m]] = {
             "across windows (std of z)": across,
             "retrain corr": float(np.mean(corrs)) if corrs else np.nan,
             "retrain pairs": float(len(corrs)),
@@ -453,7 +453,7 @@ def noise_sensitivity(
             model = res.model(m, w, _latest(res, m, w))  # type: ignore[arg-type]
             with torch.no_grad():
                 base = model(torch.tensor(x0, dtype=torch.float32)).numpy()
-                rows[(MODEL_LABELS[m], w)] = {
+                rows[(MHC_MLP_LABELS[m], w)] = {
                     k: float(
                         np.corrcoef(base, model(torch.tensor(v, dtype=torch.float32)).numpy())[0, 1]
                     )
@@ -470,11 +470,11 @@ def training_curves(res: BarraMLResult) -> pd.DataFrame:
     for m in res.predictions:
         for w in sorted(res.predictions[m]):
             h = res.histories[(m, w, _latest(res, m, w))]
-            parts.append(h[["train_loss", "valid_loss"]].assign(model=MODEL_LABELS[m], window=w))
+            parts.append(h[["train_loss", "valid_loss"]].assign(model=MHC_MLP_LABELS[m], window=w))
     return pd.concat(parts).reset_index()
 
 
-def plot_training(res: BarraMLResult) -> Figure:
+def plot_training_curves(res: BarraMLResult) -> Figure:
     """Training and validation loss curves of the latest trainings."""
     curves = training_curves(res)
     fig = Figure(figsize=(8, 3.2))

@@ -64,7 +64,7 @@ __all__ = [
     "show_history",
     "show_month_returns",
     "show_pure_portfolios",
-    "show_unavailable",
+    "show_unavailable_styles",
     "show_volatility",
     "style_correlation",
     "unavailable_styles",
@@ -525,7 +525,7 @@ def show_pure_portfolios(frame: pd.DataFrame, rep: RiskModelReport) -> Table:
     )
 
 
-def show_unavailable(frame: pd.DataFrame) -> Table:
+def show_unavailable_styles(frame: pd.DataFrame) -> Table:
     return table(
         frame,
         title="Styles not available in this store",
