@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from quantbook.errors import QuantbookError
+from quantbook.errors import UnknownNameError
 
 __all__ = [
     "STATISTICS",
@@ -30,11 +30,8 @@ __all__ = [
 ]
 
 
-class UnknownStatisticError(QuantbookError, KeyError):
+class UnknownStatisticError(UnknownNameError):
     """A statistic key that the vocabulary does not define."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown statistic"
 
 
 @dataclass(frozen=True)

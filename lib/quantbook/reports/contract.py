@@ -26,7 +26,7 @@ import pandas as pd
 
 from quantbook.data.calendar import DateLike
 from quantbook.data.store import Store, open_store
-from quantbook.errors import QuantbookError
+from quantbook.errors import QuantbookError, UnknownNameError
 from quantbook.provenance import Provenance, collect
 from quantbook.reports import Metrics
 from quantbook.tables import Headline
@@ -66,11 +66,8 @@ class AsOfPolicyError(QuantbookError, ValueError):
     """An as-of date that the report's policy does not allow (or outside the store's span)."""
 
 
-class UnknownReportError(QuantbookError, KeyError):
+class UnknownReportError(UnknownNameError):
     """A report name with no entry in :data:`SPECS`."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
