@@ -26,7 +26,6 @@ equal-weighted mean of every stock with a factor value and a return that month.
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -378,33 +377,32 @@ def top_excess_nav(data: GanGruMonthlyReport, *, n_groups: int = 5) -> pd.DataFr
 
 
 # -- presentation ----------------------------------------------------------------------------
-def _stat_strings(stats: pd.DataFrame) -> pd.DataFrame:
-    rows = {}
-    labels = statistic_labels(stats.index)
-    formats = statistic_formats(stats.index)
-    for key, label in labels.items():
-        spec = formats.get(key, "")
-        rows[label] = [
-            "–"
-            if v is None or (isinstance(v, float) and not math.isfinite(v))
-            else f"{v:%Y-%m}"
-            if isinstance(v, pd.Timestamp)
-            else format(v, spec)
-            if spec
-            else str(v)
-            for v in stats.loc[key]
-        ]
-    out = pd.DataFrame(rows, index=[MODEL_LABELS.get(str(c), str(c)) for c in stats.columns]).T
-    out.index.name = "statistic"
-    return out
+def _stat_table(stats: pd.DataFrame, *, title: str, note: str) -> Table:
+    """``stats`` (rows: vocabulary keys, columns: models) with the vocabulary's labels and
+    formats; the first and last formation dates show as months."""
+    keys = [str(k) for k in stats.index]
+    frame = stats.T.copy()
+    for k in ("start", "end"):
+        if k in frame:
+            frame[k] = pd.DatetimeIndex(frame[k]).to_period("M")
+    frame.index = pd.Index([MODEL_LABELS.get(str(c), str(c)) for c in frame.index])
+    frame.columns.name = "statistic"
+    return table(
+        frame,
+        title=title,
+        formats=statistic_formats(keys),
+        labels=statistic_labels(keys),
+        note=note,
+        transpose=True,
+    )
 
 
 def show_statistics(
     stats: pd.DataFrame, data: GanGruMonthlyReport, *, kind: str = "gan_gru"
 ) -> Table:
     """The statistics table of one model."""
-    return table(
-        _stat_strings(stats[[kind]]),
+    return _stat_table(
+        stats[[kind]],
         title=f"{MODEL_LABELS[kind]} factor: statistics over the history",
         note=(
             f"{data.period_note(kind)} Top group = highest quintile, equal weight, rebalanced "
@@ -417,8 +415,8 @@ def show_statistics(
 
 def show_gan_gru_vs_gru(stats: pd.DataFrame, data: GanGruMonthlyReport) -> Table:
     """GAN_GRU against the plain GRU, side by side."""
-    return table(
-        _stat_strings(stats),
+    return _stat_table(
+        stats,
         title="GAN_GRU versus the plain GRU (same inputs, head, initial weights and training)",
         note=data.period_note(),
     )
