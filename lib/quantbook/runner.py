@@ -56,7 +56,7 @@ from quantbook.book import (
     load_yaml,
     plain_values,
 )
-from quantbook.data.cache import atomic_write
+from quantbook.data.atomic import atomic_replace_dir, atomic_write
 from quantbook.data.store import Store, open_store, pid_alive
 from quantbook.errors import QuantbookError
 from quantbook.provenance import stale_reason
@@ -640,7 +640,6 @@ def run_report(
             f"cannot create the report folder {out_dir}: {e.strerror or e}"
         ) from None
     token = uuid.uuid4().hex[:8]
-    tmp_nb = out_dir / f".{as_of_s}.{token}.ipynb.part"
     tmp_metrics = out_dir / f".{as_of_s}.{token}.metrics.json.part"
     run_params = {**params, "requested_as_of": str(as_of), "metrics_path": str(tmp_metrics)}
     t0 = time.perf_counter()
@@ -657,16 +656,15 @@ def run_report(
             )
         _finalize(nb, report=report, as_of=as_of_s, paths=paths)
         try:
-            nbformat.write(nb, str(tmp_nb))
+            atomic_write(paths.output(report, as_of_s), partial(_write_notebook, nb))
             os.replace(tmp_metrics, paths.metrics(report, as_of_s))
-            os.replace(tmp_nb, paths.output(report, as_of_s))
         except OSError as e:
             raise PageWriteError(
                 f"cannot write the page {paths.output(report, as_of_s)}: {e.strerror or e}; "
                 "nothing was written, existing pages are unchanged"
             ) from None
     finally:
-        _remove(tmp_nb, tmp_metrics)
+        _remove(tmp_metrics)
     return RunResult(
         report=report,
         as_of=as_of_s,
@@ -857,13 +855,7 @@ def _swap_build(stage: Path, build: Path) -> None:
     """Move every entry of ``stage`` (html, doctrees...) into ``build``, replacing the old ones."""
     build.mkdir(parents=True, exist_ok=True)
     for entry in sorted(stage.iterdir()):
-        target = build / entry.name
-        old = build / f".old-{entry.name}-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            os.replace(target, old)
-        os.replace(entry, target)
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
+        atomic_replace_dir(entry, build / entry.name)
 
 
 def build_book(
