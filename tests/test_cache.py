@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from quantbook.data import Store
 from quantbook.data import store as store_module
-from quantbook.data.cache import Cache, atomic_write, code_version, config_key
+from quantbook.data.atomic import atomic_write
+from quantbook.data.cache import Cache, code_version, config_key
 from quantbook.reports import behavior_monthly, risk_model
 from quantbook.risk import RiskFitConfig, fit_cached
 from quantbook.risk import model as risk_model_module

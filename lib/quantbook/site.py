@@ -35,7 +35,7 @@ import pandas as pd
 from matplotlib.dates import ConciseDateFormatter
 
 from quantbook.book import BookPaths, load_schedule
-from quantbook.data.cache import atomic_write
+from quantbook.data.atomic import atomic_write
 from quantbook.data.info import describe
 from quantbook.data.store import StoreNotFoundError, open_store
 from quantbook.errors import QuantbookError

@@ -1,4 +1,4 @@
-"""One cache of derived results under the store, one code version, one atomic write.
+"""One cache of derived results under the store and one code version.
 
 Everything a computation derives from a store (factor values, trained models, model inputs,
 risk-model fits) is kept in one folder convention::
@@ -9,7 +9,7 @@ where ``key`` hashes the store's data fingerprint (:meth:`quantbook.data.Store.f
 memoized per file signature), the code version of the modules that compute the result
 (:func:`code_version`) and the configuration of the computation (a JSON-able mapping). Any
 change of data, code or configuration selects a new file: an entry computed from something
-else is never served. Entries are written with :func:`atomic_write`, so a reader never sees
+else is never served. Entries are written with :func:`quantbook.data.atomic.atomic_write`, so a reader never sees
 a half-written file. The store's ``cache/`` folder is left out of its fingerprint, so filling
 the cache does not change the key of what it caches.
 
@@ -32,13 +32,13 @@ import json
 import os
 import pickle
 import shutil
-import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from quantbook.data.atomic import atomic_write
 from quantbook.data.store import CACHE_DIR, Store
 
 if TYPE_CHECKING:
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Cache",
     "CacheWriteWarning",
-    "atomic_replace_dir",
-    "atomic_write",
     "code_version",
     "config_key",
 ]
@@ -58,78 +56,6 @@ T = TypeVar("T")
 
 class CacheWriteWarning(UserWarning):
     """A cache entry could not be written (e.g. a read-only store); it is recomputed next time."""
-
-
-# -- atomic writes ---------------------------------------------------------------------------
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
-    """Write ``path`` through a temporary sibling file that replaces it once complete.
-
-    Parameters
-    ----------
-    path
-        The file to (re)write; its folder is created if needed.
-    write
-        Called with the temporary path; writes the whole content there.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Notes
-    -----
-    The temporary file ``.<name>.<random>.part`` sits in the same folder (same file system),
-    is flushed to disk (``fsync``) and then renamed over ``path`` with :func:`os.replace`,
-    which is atomic: a reader sees the old file or the new one, never a partial one. On any
-    failure (of ``write`` or of the rename) the temporary file is removed, the old file is
-    left as it was, and the exception propagates.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> p = Path(tempfile.mkdtemp()) / "a.txt"
-    >>> _ = atomic_write(p, lambda tmp: tmp.write_text("hello"))
-    >>> p.read_text()
-    'hello'
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
-def atomic_replace_dir(staged: Path, target: Path) -> None:
-    """Put the folder ``staged`` at ``target``, moving any folder there aside first.
-
-    Notes
-    -----
-    ``target`` is renamed to a hidden sibling, ``staged`` is renamed to ``target`` and the
-    old folder is then deleted; if the second rename fails, the old folder is put back.
-    Both renames are atomic on one file system; between them ``target`` is briefly absent.
-    """
-    old: Path | None = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-        os.replace(target, old)
-    try:
-        os.replace(staged, target)
-    except OSError:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # -- keys --------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quantbook.data.atomic import atomic_replace_dir
 from quantbook.data.calendar import DateLike, TradingCalendar, calendar_record, outside_coverage
 from quantbook.data.schema import TABLES, TableSpec, table_spec
 from quantbook.data.validate import Finding, coerce, findings_frame, validate_table
@@ -757,14 +758,8 @@ class StoreWriter:
         )
         check_target(self.name, source=self.source, replace=self.replace, root=self.root)
         (self.tmp / WRITER_MARKER).unlink()
-        old = None
-        if self.final.exists():
-            old = self.root / f".{self.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(self.final, old)
-        os.rename(self.tmp, self.final)
+        atomic_replace_dir(self.tmp, self.final)
         self._committed = True
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
         return Store(self.final)
 
 

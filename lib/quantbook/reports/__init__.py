@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from quantbook.data.cache import atomic_write
+from quantbook.data.atomic import atomic_write
 from quantbook.tables import Headline
 
 __all__ = ["Metrics", "MetricValue", "flatten", "headline_entries", "read_metrics"]
