@@ -1759,7 +1759,9 @@ def _write_store(
         bar = _progress(order, progress, "writing", "table")
         for t in bar:
             bar.set_postfix_str(t)
-            written = writer.write(t, _schema_frame(table_spec(t), state.tables.pop(t)), context=context)
+            written = writer.write(
+                t, _schema_frame(table_spec(t), state.tables.pop(t)), context=context
+            )
             if t in ("instruments", "st_status"):
                 context[t] = written
         writer.findings[:0] = state.log.findings
