@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from quantbook.data import Store
 from quantbook.data import store as store_module
 from quantbook.data.atomic import atomic_write
 from quantbook.data.cache import Cache, code_version, config_key
+from quantbook.data.store import open_store
 from quantbook.reports import behavior_monthly, risk_model
 from quantbook.risk import RiskFitConfig, fit_cached
 from quantbook.risk import model as risk_model_module
@@ -65,7 +67,7 @@ def test_cache_hits_misses_and_keys(tmp_path: Path) -> None:
 def test_cache_for_store_folder_and_unwritable(smoke_store: Store, tmp_path: Path) -> None:
     cache = Cache.for_store(smoke_store, "test-ns", version="v")
     assert cache.folder == smoke_store.path / "cache" / "test-ns"
-    assert cache.fingerprint == smoke_store.fingerprint()
+    assert cache.fingerprint.startswith(f"{smoke_store.fingerprint()}-")
     blocked = tmp_path / "file"
     blocked.write_text("")
     ro = Cache(blocked / "ns", fingerprint="f", version="v")  # its folder cannot be created
@@ -169,3 +171,18 @@ def test_risk_fit_shared_by_two_reports(
     assert store.fingerprint() != before
     fit_cached(store, end=as_of, config=RiskFitConfig(start=start))
     assert fits == 5
+
+
+def test_store_cache_key_covers_the_source_record(smoke_store: Store, tmp_path: Path) -> None:
+    """Data regenerated on demand depends on store.json's source record: it is in the key."""
+    copy = tmp_path / "smoke"
+    shutil.copytree(smoke_store.path, copy, ignore=shutil.ignore_patterns("cache"))
+    meta = json.loads((copy / "store.json").read_text())
+    before = Cache.for_store(open_store("smoke", root=tmp_path), "ns", version="v").key({"a": 1})
+    meta["params"] = {**meta.get("params", {}), "seed": -1}
+    (copy / "store.json").write_text(json.dumps(meta))
+    after = Cache.for_store(open_store("smoke", root=tmp_path), "ns", version="v").key({"a": 1})
+    assert (
+        open_store("smoke", root=tmp_path).fingerprint() == smoke_store.fingerprint()
+    )  # same table files
+    assert before != after
