@@ -7,7 +7,7 @@
 - :class:`DailyPanel`: the arrays and their derived views (traded mask, adjusted close, daily
   return, closes at a price limit, float cap, listed sessions, board, ST, industry);
 - :func:`spells_on`: any spell table (``code``, ``start``, ``end``, optionally ``value``) on a
-  date grid;
+  date grid; :func:`spells_in_force`: its rows in force on one day;
 - :func:`cap_shares_column`: the share count behind market caps (float shares, else total).
 
 No panel holds a row dated after the ``end`` it is given (the memo behind them holds the
@@ -44,6 +44,7 @@ __all__ = [
     "cap_shares_column",
     "clear_daily_panel_memo",
     "load_daily_panel",
+    "spells_in_force",
     "spells_on",
 ]
 
@@ -195,6 +196,26 @@ def spells_on(
     else:
         index = np.where(level > 0, 0, -1).astype(np.int32)
     return SpellGrid(index, cats)
+
+
+def spells_in_force(spells: pd.DataFrame, day: DateLike) -> pd.DataFrame:
+    """The rows of a spell table in force on ``day`` (the rule of :func:`spells_on`).
+
+    Unlike :func:`spells_on`, a code may have several spells in force (e.g. ``index_members``:
+    one per index).
+
+    Examples
+    --------
+    >>> sp = pd.DataFrame({"code": ["A", "A", "B"], "start": pd.to_datetime(["2024-01-02"] * 3),
+    ...                    "end": [pd.NaT, pd.NaT, pd.Timestamp("2024-01-03")]})
+    >>> len(spells_in_force(sp, "2024-01-02")), len(spells_in_force(sp, "2024-01-03"))
+    (3, 2)
+    """
+    rows = pd.Index(np.arange(len(spells)).astype(str), dtype=object)
+    grid = spells_on(
+        spells.assign(code=rows), pd.DatetimeIndex([pd.Timestamp(day)]), rows, value=None
+    )
+    return spells[grid.mask[0]]
 
 
 # -- the daily panel -----------------------------------------------------------------------------
