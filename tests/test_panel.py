@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,14 @@ from quantbook.data.panel import (
     CAP_SHARE_COLUMNS,
     DailyPanel,
     cap_shares_column,
+    clear_daily_panel_memo,
     load_daily_panel,
     spells_on,
 )
-from quantbook.data.store import Store
+from quantbook.data.store import Store, open_store
 from quantbook.data.universe import UniverseRules
 from quantbook.factors.behavior import BehaviorParams, behavior_version, factor_history
+from quantbook.reports import behavior_monthly
 
 DATES = pd.DatetimeIndex(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"])
 CODES = pd.Index(["000001.SZ", "600000.SH", "830001.BJ"], dtype=object, name="code")
@@ -182,33 +185,26 @@ def test_panel_matches_the_store(smoke_store: Store) -> None:
     assert not p.has("open")
 
 
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every ``Store.read`` table name (minute regeneration's included) from now on."""
+    reads: list[str] = []
+    original_read = Store.read
+
+    def counting(self: Store, table_name: str, **kwargs: Any) -> pd.DataFrame:
+        reads.append(table_name)
+        return original_read(self, table_name, **kwargs)
+
+    clear_daily_panel_memo()
+    monkeypatch.setattr(Store, "read", counting)
+    return reads
+
+
 def test_cold_behaviour_factors_read_daily_bars_once(
     smoke_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The factor path reads ``daily_bars`` once (one panel for all four factors).
-
-    A synthetic store regenerates minute bars from its own daily bars inside
-    :meth:`Store.minute_bars` (a store with stored minutes does not); those reads are the
-    source's, counted apart.
-    """
-    reads: list[str] = []
-    depth = [0]  # > 0 while inside Store.minute_bars
-    original_read, original_minutes = Store.read, Store.minute_bars
-
-    def counting(self: Store, table_name: str, **kwargs: Any) -> pd.DataFrame:
-        if depth[0] == 0:
-            reads.append(table_name)
-        return original_read(self, table_name, **kwargs)
-
-    def minutes(self: Store, dates: Any, **kwargs: Any) -> pd.DataFrame:
-        depth[0] += 1
-        try:
-            return original_minutes(self, dates, **kwargs)
-        finally:
-            depth[0] -= 1
-
-    monkeypatch.setattr(Store, "read", counting)
-    monkeypatch.setattr(Store, "minute_bars", minutes)
+    """The factor path reads ``daily_bars`` once, the synthetic minute regeneration included
+    (one memoized panel serves the four factors and the regenerated minutes)."""
+    reads = _count_reads(monkeypatch)
     p = BehaviorParams()
     cache = Cache(
         tmp_path / "cache", fingerprint=smoke_store.fingerprint(), version=behavior_version(p)
@@ -217,3 +213,42 @@ def test_cold_behaviour_factors_read_daily_bars_once(
     hist = factor_history(smoke_store, [day], params=p, cache=cache)
     assert hist.computed and all(n == 1 for n in hist.computed.values())
     assert reads.count("daily_bars") == 1
+
+
+def test_cold_behaviour_report_reads_daily_bars_once(
+    smoke_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold ``behavior_monthly`` run (empty store cache: factors, monthly panel, first-bar
+    date, the risk fit behind the style returns, regenerated minutes) reads ``daily_bars``
+    once."""
+    shutil.copytree(smoke_store.path, tmp_path / "smoke", ignore=shutil.ignore_patterns("cache"))
+    store = open_store("smoke", root=tmp_path)
+    day = store.calendar().month_ends()[-2]
+    reads = _count_reads(monkeypatch)
+    rep = behavior_monthly.prepare(store, as_of=day)
+    styles = behavior_monthly.style_factor_returns(store, as_of=day)
+    assert rep.history.computed and styles.available
+    assert reads.count("daily_bars") == 1
+
+
+def test_panels_are_read_only_slices_of_one_read(
+    smoke_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Later requests (other ranges, codes, fields) are slices of the memo, not new reads."""
+    reads = _count_reads(monkeypatch)
+    whole = load_daily_panel(smoke_store)
+    end = whole.dates[-30]
+    codes = list(whole.codes[::7])
+    part = load_daily_panel(
+        smoke_store, start=whole.dates[5], end=end, codes=codes, fields=["open"]
+    )
+    assert reads.count("daily_bars") == 1
+    assert part.dates[-1] == end and list(part.codes) == sorted(part.codes)
+    assert set(part.fields) == {"open", "close", "is_suspended"}
+    col = whole.codes.get_indexer(part.codes)
+    np.testing.assert_array_equal(part["open"], whole["open"][5 : len(whole.dates) - 29][:, col])
+    with pytest.raises(ValueError, match="read-only"):
+        whole["close"][0, 0] = 1.0
+    clear_daily_panel_memo()
+    load_daily_panel(smoke_store, end=end)
+    assert reads.count("daily_bars") == 2

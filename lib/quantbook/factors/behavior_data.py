@@ -34,6 +34,7 @@ __all__ = [
     "MinuteCube",
     "MonthlyPanel",
     "PoolSpec",
+    "TRADABLE_AT_CLOSE",
     "index_session_returns",
     "load_minute_cube",
     "load_monthly_panel",
@@ -288,6 +289,11 @@ DEFAULT_POOLS: tuple[PoolSpec, ...] = (
 )
 
 
+#: Tradable at a rebalance close: traded (a bar, not suspended) and not closing at the upper
+#: price limit (it could not be bought); ST and listing age are the universe's rules.
+TRADABLE_AT_CLOSE = UniverseRules(exclude_st=False, exclude_limit_up_close=True)
+
+
 @dataclass(frozen=True)
 class MonthlyPanel:
     """Everything a monthly factor evaluation needs at each rebalance date ``t``.
@@ -383,7 +389,8 @@ def load_monthly_panel(
     -----
     Universe at :math:`t`: listed at least ``min_listed_days`` sessions, a bar on :math:`t`
     and not suspended, not ST / *ST, and (by default) not on the Beijing exchange.
-    Tradable at :math:`t`: traded and not closing at the upper limit (it could not be bought).
+    Tradable at :math:`t`: :data:`TRADABLE_AT_CLOSE` (traded and not closing at the upper
+    limit: it could not be bought).
     Forward return: :func:`quantbook.evaluation.forward_returns` on adjusted closes (a stock
     suspended on a rebalance date is valued at its last close; one that delists during the
     period has none).
@@ -397,10 +404,10 @@ def load_monthly_panel(
     if (rows < 0).any():
         raise ValueError("rebalance dates must be trading days of the store")
     fwd = forward_returns(pd.DataFrame(daily.adj_close, index=daily.dates, columns=codes), rebal)
-    tradable = daily.trading[rows] & ~daily.limit_up_close[rows]
     cap = daily.float_cap[rows]
     rules = UniverseRules(min_listed_sessions=min_listed_days, exclude_beijing=exclude_bse)
     eligible = rules.eligible(daily, rows)
+    tradable = TRADABLE_AT_CLOSE.eligible(daily, rows)
     industry = pd.DataFrame(daily.spell("industry", rows).labels(), index=rebal, columns=codes)
 
     pool_masks: dict[str, pd.DataFrame] = {}

@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 
 from quantbook import plotting
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import load_daily_panel
 from quantbook.data.store import DataUnavailableError, Store
 from quantbook.evaluation.factor import FactorEvaluation, evaluate_factor
 from quantbook.evaluation.stats import net_value
@@ -229,8 +230,9 @@ class BehaviorMonthlyReport:
 
 def _first_bar_date(store: Store) -> pd.Timestamp:
     """The first day with daily bars (the store's span may start earlier)."""
-    first = store.read("daily_bars", columns=["date"])["date"].min()
-    return store.start if pd.isna(first) else max(pd.Timestamp(first), store.start)
+    panel = load_daily_panel(store, fields=["close"])
+    rows = np.flatnonzero(panel.present.any(axis=1))
+    return store.start if not len(rows) else max(panel.dates[rows[0]], store.start)
 
 
 def prepare(

@@ -39,7 +39,12 @@ from matplotlib.figure import Figure
 
 from quantbook import plotting
 from quantbook.data.market_rules import at_limit_down, at_limit_up
-from quantbook.data.panel import cap_shares_column
+from quantbook.data.panel import (
+    DailyPanel,
+    cap_shares_column,
+    load_daily_panel,
+    spells_in_force,
+)
 from quantbook.data.store import Store
 from quantbook.reports import Metrics
 from quantbook.reports.contract import check_as_of
@@ -102,8 +107,11 @@ class MarketOverviewReport:
         Universe stocks: listed on ``as_of`` with a bar that day (and in the pool, if any).
     listed
         ``instruments`` rows of every stock listed on ``as_of``.
+    panel
+        The daily panel of the universe candidates over the same days
+        (:func:`~quantbook.data.panel.load_daily_panel`).
     bars
-        Daily bars of the universe from ``prev_month_end`` (or the month's first day) to ``as_of``.
+        Daily bars of the universe (long form, sorted by date and code) from ``prev_month_end`` (or the month's first day) to ``as_of``.
     st_codes
         Stocks under ST / *ST on ``as_of``.
     index_info
@@ -125,6 +133,7 @@ class MarketOverviewReport:
     prev_year_end: pd.Timestamp | None
     codes: list[str]
     listed: pd.DataFrame
+    panel: DailyPanel
     bars: pd.DataFrame
     st_codes: frozenset[str]
     index_info: pd.DataFrame
@@ -161,10 +170,16 @@ class MarketOverviewReport:
 
 
 # -- loading ---------------------------------------------------------------------------------
-def _active(spells: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-    """Spells in force on ``day`` (start <= day < end)."""
-    m = (spells["start"] <= day) & (spells["end"].isna() | (spells["end"] > day))
-    return spells[m]
+def _long_bars(panel: DailyPanel, codes: pd.Index, fields: Sequence[str]) -> pd.DataFrame:
+    """The panel's bars of ``codes`` in long form, one row per (date, code) with a bar, sorted."""
+    cols = panel.codes.get_indexer(codes)
+    t, j = np.nonzero(panel.present[:, cols])
+    col = cols[j]
+    out = pd.DataFrame({"date": panel.dates[t], "code": np.asarray(panel.codes[col], dtype=object)})
+    for f in fields:
+        values = panel[f][t, col]
+        out[f] = values == 1.0 if f == "is_suspended" else values
+    return out
 
 
 def _label(code: str, name: object) -> str:
@@ -238,7 +253,7 @@ def prepare(
         & (instruments["delist_date"].isna() | (instruments["delist_date"] > day))
     ].reset_index(drop=True)
     if store.has("index_members"):
-        members = _active(store.read("index_members", end=day), day)[
+        members = spells_in_force(store.read("index_members", end=day), day)[
             ["index_code", "code"]
         ].reset_index(drop=True)
     else:
@@ -252,9 +267,7 @@ def prepare(
 
     bars_start = prev_month_end if prev_month_end is not None else month[0]
     cap_shares = cap_shares_column(store)
-    cols = [
-        "date",
-        "code",
+    fields = [
         "close",
         "prev_close",
         "amount",
@@ -264,15 +277,16 @@ def prepare(
         "limit_down",
         cap_shares,
     ]
-    bars = store.read("daily_bars", start=bars_start, end=day, codes=codes, columns=cols)
-    on_day = set(bars.loc[bars["date"] == day, "code"].astype(str))
+    panel = load_daily_panel(store, start=bars_start, end=day, codes=codes, fields=fields)
+    on_day = set(panel.codes[panel.present[panel.position(day)]])
     codes = [c for c in codes if c in on_day]
-    bars = bars[bars["code"].isin(codes)].sort_values(["date", "code"]).reset_index(drop=True)
+    panel_codes = panel.codes[panel.codes.isin(codes)]
+    bars = _long_bars(panel, panel_codes, fields)
 
-    st = (
-        _active(store.read("st_status", end=day), day)
+    st_codes = (
+        spells_in_force(store.read("st_status", end=day), day)["code"].astype(str)
         if store.has("st_status")
-        else pd.DataFrame(columns=["code"])
+        else pd.Series(dtype=str)
     )
     if store.has("index_bars"):
         ib = store.read(
@@ -293,8 +307,9 @@ def prepare(
         prev_year_end=prev_year_end,
         codes=codes,
         listed=listed,
+        panel=panel,
         bars=bars,
-        st_codes=frozenset(st["code"].astype(str)),
+        st_codes=frozenset(st_codes),
         index_info=index_info,
         index_close=index_close,
         members=members,
@@ -483,11 +498,11 @@ def stock_returns(md: MarketOverviewReport) -> pd.Series:
     """Month return of each universe stock (NaN without a close on the previous month-end)."""
     if md.prev_month_end is None:
         return pd.Series(np.nan, index=pd.Index(md.codes, name="code"), name="ret_month")
-    adj = md.bars.assign(adj=md.bars["close"] * md.bars["adj_factor"])
-    wide = adj.pivot(index="date", columns="code", values="adj")
-    base = _close_on(wide, md.prev_month_end)
-    last = _close_on(wide, md.as_of)
-    return (last / base - 1).reindex(md.codes).rename("ret_month")
+    cols = md.panel.codes.get_indexer(pd.Index(md.codes))
+    adj = md.panel.adj_close
+    base = adj[md.panel.position(md.prev_month_end), cols]
+    last = adj[md.panel.position(md.as_of), cols]
+    return pd.Series(last / base - 1, index=pd.Index(md.codes, name="code"), name="ret_month")
 
 
 def breadth(md: MarketOverviewReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
