@@ -252,3 +252,9 @@ def test_panels_are_read_only_slices_of_one_read(
     clear_daily_panel_memo()
     load_daily_panel(smoke_store, end=end)
     assert reads.count("daily_bars") == 2
+
+
+def test_unknown_panel_field_is_an_error(smoke_store: Store) -> None:
+    """A field that is not a daily_bars column is named, not skipped."""
+    with pytest.raises(ValueError, match="closing_price not column"):
+        load_daily_panel(smoke_store, fields=["close", "closing_price"])

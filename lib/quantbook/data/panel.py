@@ -537,6 +537,8 @@ def load_daily_panel(
     ------
     PanelDataError
         ``daily_bars`` has rows on days that are not sessions of the store's calendar.
+    ValueError
+        A name in ``fields`` is not a column of ``daily_bars`` (:data:`DAILY_FIELDS`).
 
     Notes
     -----
@@ -554,6 +556,11 @@ def load_daily_panel(
     (1,900 sessions x 5,000 stocks), 0.1 GB for ``default``; :func:`clear_daily_panel_memo`
     releases it. Row slices are views of the memo; a subset of codes is a copy.
     """
+    unknown = [f for f in fields if f not in DAILY_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"{', '.join(unknown)} not column(s) of daily_bars (known: {', '.join(DAILY_FIELDS)})"
+        )
     whole = _store_panel(store)
     dates = pd.DatetimeIndex(store.calendar().range(start, end), name="date")
     lo = int(whole.dates.searchsorted(dates[0])) if len(dates) else 0
