@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from quantbook import plotting
 from quantbook.data.calendar import DateLike
-from quantbook.data.panel import cap_shares_column
+from quantbook.data.panel import cap_shares_column, load_daily_panel
 from quantbook.data.store import Store
 from quantbook.data.vocabulary import SW_L1
 from quantbook.reports import Metrics
@@ -354,16 +354,15 @@ def exposure_distribution(rep: RiskModelReport, *, metrics: Metrics | None = Non
 
 
 def _float_cap(rep: RiskModelReport, codes: pd.Index) -> pd.Series:
-    store = rep.store
-    col = cap_shares_column(store)
-    b = store.read(
-        "daily_bars",
+    """Float cap at the month-end of the ``codes`` with a bar that day (the panel's rule)."""
+    p = load_daily_panel(
+        rep.store,
         start=rep.month_end,
         end=rep.month_end,
         codes=list(codes),
-        columns=["code", "close", col],
+        fields=("close", cap_shares_column(rep.store)),
     )
-    return pd.Series((b["close"] * b[col]).to_numpy(), index=b["code"].astype(str))
+    return pd.Series(p.float_cap[0], index=pd.Index(p.codes.astype(str), name="code"))
 
 
 def style_correlation(rep: RiskModelReport, *, kind: str = "exposures") -> pd.DataFrame:

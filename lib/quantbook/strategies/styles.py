@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from quantbook.data.calendar import DateLike
-from quantbook.data.panel import cap_shares_column
+from quantbook.data.panel import cap_shares_column, load_daily_panel
 from quantbook.data.store import DataUnavailableError, Store
 from quantbook.risk import RiskFitConfig, fit_cached, period_ends
 from quantbook.risk.model import Frequency
@@ -143,15 +143,19 @@ def etf_exposures(
         return pd.DataFrame(columns=cols)
     members = members[members["index_code"].isin(set(tracked))]
     stocks = sorted(set(members["code"].astype(str)))
-    bars = store.read(
-        "daily_bars",
-        start=day_list.min(),
-        end=end,
-        codes=stocks,
-        columns=["date", "code", "close", shares],
+    bars = load_daily_panel(
+        store, start=day_list.min(), end=end, codes=stocks, fields=("close", shares)
     )
-    bars = bars[bars["date"].isin(day_list)]
-    cap = bars.assign(cap=bars["close"] * bars[shares])[["date", "code", "cap"]]
+    rows = bars.rows(bars.dates[bars.dates.isin(day_list)])
+    present = bars.present[rows]
+    r, c = np.nonzero(present)  # the (date, code) rows a bar exists for
+    cap = pd.DataFrame(
+        {
+            "date": bars.dates[rows][r],
+            "code": bars.codes[c].astype(str),
+            "cap": bars.float_cap[rows][present],
+        }
+    )
     expo = stock_exposures[stock_exposures["date"].isin(day_list)][["date", "code", *styles]]
     panel = expo.merge(cap, on=["date", "code"], how="inner")
     frames = []
