@@ -1,6 +1,6 @@
 """Benchmark: the four behaviour factors at one month-end (SPEC §2), vectorized vs groupby-apply.
 
-Ours: :func:`quantbook.factors.behavior.load_inputs` (daily bars of the window into wide
+Ours: :func:`quantbook.factors.behavior.load_behavior_inputs` (daily bars of the window into wide
 arrays, the index's session returns, 10 days x 240 minute bars into a cube) followed by
 :func:`quantbook.factors.behavior.factors_from_inputs` (the array kernels).
 
@@ -36,14 +36,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from quantbook.data import Store, open_store
+from quantbook.data.market_rules import LIMIT_TOL
 from quantbook.factors.behavior import (
     FACTORS,
     BehaviorParams,
     factors_from_inputs,
-    load_inputs,
+    load_behavior_inputs,
 )
-
-LIMIT_TOL = 0.005
 
 
 # -- reference: straightforward pandas -----------------------------------------------------------
@@ -237,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         f"store {store.name!r} ({store.source}, preset {store.meta['params'].get('preset')}), as of {as_of:%Y-%m-%d}"
     )
 
-    t_read, c_read, inputs = best_of(lambda: load_inputs(store, as_of, params=p), args.repeat)
+    t_read, c_read, inputs = best_of(
+        lambda: load_behavior_inputs(store, as_of, params=p), args.repeat
+    )
     t_comp, c_comp, ours = best_of(lambda: factors_from_inputs(inputs), args.repeat)  # type: ignore[arg-type]
     assert isinstance(ours, pd.DataFrame)
     n_stocks = int(ours.notna().any(axis=1).sum())

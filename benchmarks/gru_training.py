@@ -187,18 +187,18 @@ def full_retrain() -> str:
         store = open_store("default")
     except StoreNotFoundError:
         return "skipped: no default store (make data)"
-    cfg = gg.PRESETS["fast"]
+    cfg = gg.GAN_GRU_PRESETS["fast"]
     ws = load_or_build_windows(store, cfg.features)
-    r = gg.retrain_dates(ws.dates)[-2]
+    fit = gg.retrain_schedule(ws, cfg, sessions=ws.dates, predict=ws.dates).fits[-2]
+    r = fit.date
     parts = []
     total = 0.0
     for kind in gg.KINDS:
         t0 = time.perf_counter()
-        wm = gg.fit_window(ws, cfg, r, kind=kind, cache=None)
+        wm = gg.fit_window(ws, cfg, fit, kind=kind, cache=None)
         dt = time.perf_counter() - t0
         total += dt
-        if wm is not None:
-            parts.append(f"{kind} {dt:.1f} s ({len(wm.history)} epochs, {wm.n_train} dates)")
+        parts.append(f"{kind} {dt:.1f} s ({len(wm.history)} epochs, {wm.n_train} dates)")
     return f"retrain {r:%Y-%m-%d}, fast preset, default store: {total:.1f} s = " + " + ".join(parts)
 
 

@@ -209,3 +209,21 @@ def test_turnover_matches_where_group_size_is_unchanged(panel: Panel) -> None:
         # elsewhere the definitions differ but stay close (sizes differ by a name or two)
         assert (ours - ref).abs().max() < 0.1
     assert compared >= 20
+
+
+def test_evaluate_factor_matches_alphalens(panel: Panel) -> None:
+    """The one factor evaluation: IC, rank IC, quantile returns and the IC summary."""
+    fd = panel.factor_data
+    with _quiet():
+        ref_ric = al.performance.factor_information_coefficient(fd)["1D"]
+        by_date, _ = al.performance.mean_return_by_quantile(fd, by_date=True, demeaned=False)
+    res = ev.evaluate_factor(panel.factor, panel.fwd, quantiles=N_GROUPS, tradable=panel.tradable)
+    assert (res.rank_ic.iloc[:-1] - ref_ric).abs().max() < TOL
+    ours = res.groups.returns.iloc[:-1]
+    assert (ours - by_date["1D"].unstack(level="factor_quantile")).abs().max().max() < TOL
+    st = res.statistics()
+    assert abs(st["rank_ic_mean"] - ref_ric.mean()) < TOL
+    assert st["n_periods"] == len(ref_ric)
+    # alphalens' t-statistic of the IC mean (scipy's one-sample t-test against 0)
+    t_ref = sps.ttest_1samp(ref_ric, 0.0).statistic
+    assert abs(st["rank_ic_t"] - t_ref) < 1e-8

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import torch
 from quantbook.data import Store
+from quantbook.data.cache import Cache
 from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, combine, run_barra_ml
-from quantbook.models.cache import ModelCache
 from quantbook.models.executor import LocalExecutor, SerialExecutor
+from quantbook.models.walkforward import WalkForward
 from quantbook.risk import RiskModelResult, fit
 from quantbook.risk.styles import PRICE_STYLES
 
@@ -33,7 +34,7 @@ def risk(smoke_store: Store) -> RiskModelResult:
 def result(
     smoke_store: Store, risk: RiskModelResult, tmp_path_factory: pytest.TempPathFactory
 ) -> BarraMLResult:
-    cache = ModelCache(tmp_path_factory.mktemp("barra_ml_cache"))
+    cache = Cache(tmp_path_factory.mktemp("barra_ml_cache"), fingerprint="t", version="t")
     return run_barra_ml(
         smoke_store, config=CFG, risk=risk, executor=SerialExecutor(), cache=cache, progress=False
     )
@@ -85,7 +86,7 @@ def test_combine_equal_and_ic() -> None:
 def test_cache_reuses_trainings(
     smoke_store: Store, risk: RiskModelResult, result: BarraMLResult, tmp_path: Path
 ) -> None:
-    cache = ModelCache(tmp_path)
+    cache = Cache(tmp_path, fingerprint="t", version="t")
     cfg = BarraMLConfig(
         windows=(6,), models=("mhc",), width=8, depth=2, max_epochs=2, retrain_every=24
     )
@@ -128,14 +129,14 @@ def test_pipeline_runs_on_the_real_sample(real_store: Store) -> None:
     res = mv.prepare(
         real_store,
         start=start,
-        as_of=last,
+        as_of=real_store.calendar().month_ends(end=last)[-1],
         windows="6",
         width=16,
         depth=2,
         max_epochs=5,
         retrain_every=6,
         processes=1,
-    )
+    ).result
     assert set(res.styles) == set(PRICE_STYLES)
     assert set(res.missing_styles) == set(STYLE_NAMES) - set(PRICE_STYLES)
     assert all("fundamentals" in reason for reason in res.missing_styles.values())
@@ -159,6 +160,26 @@ def test_pipeline_runs_on_the_real_sample(real_store: Store) -> None:
     print(
         f"\nreal sample {first:%Y-%m-%d}..{last:%Y-%m-%d}, {len(res.styles)} price-based "
         f"styles, window 6 months; IC of the combined (equal-weight) Barra ML factor with the "
-        f"next month's residual return:\n{eq[['months', 'IC', 'IC t', 'rank IC', 'ICIR']]}"
+        f"next month's residual return:\n{eq[['n_periods', 'ic_mean', 'ic_t', 'rank_ic_mean', 'icir']]}"
     )
-    assert np.isfinite(eq["IC"]).all()
+    assert np.isfinite(eq["ic_mean"]).all()
+
+
+def test_trainings_follow_the_walk_forward_schedule(
+    result: BarraMLResult, risk: RiskModelResult
+) -> None:
+    """Each window's trainings are the fits of a WalkForward: first once the window's targets
+    are known, then every ``retrain_every`` months; each month predicted by the latest one."""
+    starts = pd.DatetimeIndex(risk.period_starts.to_numpy())
+    ends = pd.DatetimeIndex(risk.residuals.index)
+    for w in CFG.windows:
+        rule = WalkForward(every=CFG.retrain_every, window=w, min_train=w)
+        assert CFG.walk_forward(w) == rule
+        sched = rule.schedule(samples=starts, label_end=ends, predict=starts)
+        fits = [f.date for f in sched.fits]
+        assert fits[0] == starts[w] and fits[1] == starts[w + CFG.retrain_every]
+        for m in CFG.models:
+            got = result.trainings.query("model == @m and window == @w")
+            assert list(got["month"]) == fits
+            live = result.predictions[m][w].notna().any(axis=1)
+            assert live[sched.fit_for.notna()].all() and not live[sched.fit_for.isna()].any()

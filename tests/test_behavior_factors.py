@@ -8,6 +8,7 @@ time, plain Python sorting, statsmodels for the per-stock regressions.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,10 @@ from fixtures_small import perturb_after, small_tables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from quantbook.data import Store, StoreWriter, open_store
+from quantbook.data.cache import Cache
 from quantbook.factors import behavior as bh
 from quantbook.factors.behavior_composite import composite_factor
-from quantbook.factors.behavior_data import load_monthly_panel, spell_mask
-from quantbook.factors.cache import FactorCache, data_fingerprint
+from quantbook.factors.behavior_data import load_monthly_panel
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -274,7 +275,7 @@ def test_factors_need_only_data_up_to_as_of(smoke_store: Store, tmp_path: Path) 
 
 def test_history_equals_one_date_and_uses_cache(smoke_store: Store) -> None:
     ends = smoke_store.calendar().month_ends()[-4:]
-    cache = FactorCache.for_store(smoke_store, namespace="behavior-test", version="t1")
+    cache = Cache.for_store(smoke_store, "behavior-test", version="t1")
     cache.clear()
     first = bh.factor_history(smoke_store, ends, cache=cache)
     assert first.computed == dict.fromkeys(bh.FACTORS, 4) and cache.writes == 16
@@ -297,34 +298,38 @@ def test_history_equals_one_date_and_uses_cache(smoke_store: Store) -> None:
 def test_cache_never_serves_other_data_or_code(smoke_store: Store, tmp_path: Path) -> None:
     day = "2024-05-31"
     values = pd.Series([1.0, 2.0], index=["600000.SH", "000001.SZ"])
-    cache = FactorCache(tmp_path, namespace="b", fingerprint="f1", version="v1")
-    cache.put("apm", day, values)
+    cache = Cache(tmp_path / "b", fingerprint="f1", version="v1")
+    bh.write_cached_values(cache, "apm", day, values)
     pd.testing.assert_series_equal(
-        cache.get("apm", day), values, check_names=False, check_index_type=False
+        bh.read_cached_values(cache, "apm", day),
+        values,
+        check_names=False,
+        check_index_type=False,
     )
     assert (
-        FactorCache(tmp_path, namespace="b", fingerprint="f2", version="v1").get("apm", day) is None
+        bh.read_cached_values(Cache(tmp_path / "b", fingerprint="f2", version="v1"), "apm", day)
+        is None
     )
     assert (
-        FactorCache(tmp_path, namespace="b", fingerprint="f1", version="v2").get("apm", day) is None
+        bh.read_cached_values(Cache(tmp_path / "b", fingerprint="f1", version="v2"), "apm", day)
+        is None
     )
     # a file moved under another key is refused (its metadata names its own key)
-    other = FactorCache(tmp_path, namespace="b", fingerprint="f3", version="v1")
-    other.path("apm", day).parent.mkdir(parents=True)
-    cache.path("apm", day).rename(other.path("apm", day))
-    assert other.get("apm", day) is None
+    other = Cache(tmp_path / "b", fingerprint="f3", version="v1")
+    config = {"factor": "apm", "date": day}
+    cache.path(config, "arrow").rename(other.path(config, "arrow"))
+    assert bh.read_cached_values(other, "apm", day) is None
     # the data fingerprint ignores caches and follows the data
-    fp = data_fingerprint(smoke_store)
+    fp = smoke_store.fingerprint()
     bh.factor_history(
         smoke_store, smoke_store.calendar().month_ends()[-2:], factors=["ideal_amplitude"]
     )
-    assert (
-        data_fingerprint(smoke_store) == fp
-        and smoke_store.fingerprint() == Store(smoke_store.path).fingerprint()
-    )
+    assert smoke_store.fingerprint() == fp and Store(smoke_store.path).fingerprint() == fp
     copy = perturb_after(smoke_store.path, tmp_path / "smoke", "2026-06-30")
-    assert data_fingerprint(Store(copy)) != fp
-    assert bh.code_version(bh.BehaviorParams()) != bh.code_version(bh.BehaviorParams(window=21))
+    assert Store(copy).fingerprint() != fp
+    assert bh.behavior_version(bh.BehaviorParams()) != bh.behavior_version(
+        bh.BehaviorParams(window=21)
+    )
 
 
 def _store_without(root: Path, name: str, drop: tuple[str, ...]) -> Store:
@@ -388,24 +393,17 @@ def test_composite_weights_use_only_past_ics(smoke_store: Store) -> None:
     assert v.groupby(ind).mean().abs().max() < 1e-8
 
 
-def test_spell_mask_half_open() -> None:
-    sp = pd.DataFrame(
-        {
-            "code": ["A", "A"],
-            "start": pd.to_datetime(["2024-01-02", "2024-01-05"]),
-            "end": pd.to_datetime(["2024-01-03", pd.NaT]),
-        }
-    )
-    dates = pd.DatetimeIndex(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"])
-    assert spell_mask(sp, dates, pd.Index(["A"]))[:, 0].tolist() == [True, False, False, True]
-
-
 # -- recovery of the planted effects (default store) -----------------------------------------------
 @pytest.mark.slow
 def test_planted_effects_recovered(default_store: Store) -> None:
     """Each factor's monthly IC has the planted sign and size (data/README.md, tests/planted.py)."""
     import planted
-    from quantbook.reports.behavior_monthly import evaluate
+    from quantbook.evaluation import evaluate_factor
+    from quantbook.preprocess import (
+        DegenerateCrossSectionWarning,
+        TooFewStocksWarning,
+        winsorize_mad,
+    )
 
     ends = default_store.calendar().month_ends()
     daily = ["ideal_reversal", "apm", "ideal_amplitude"]
@@ -421,19 +419,22 @@ def test_planted_effects_recovered(default_store: Store) -> None:
     ics = {}
     for n, (lo, hi) in targets.items():
         values = sm_hist.values[n] if n == "smart_money" else hist.values[n]
-        ev = evaluate(
-            n,
-            values.reindex(mp.dates),
-            mp.forward,
-            mp.sample,
-            label=n,
-            direction=bh.FACTOR_INFO[n].direction,
-        )
+        # the report's evaluation: the sample's values, clipped to median +- 5 MAD
+        v = values.reindex(index=mp.sample.index, columns=mp.sample.columns).where(mp.sample)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TooFewStocksWarning)
+            warnings.simplefilter("ignore", DegenerateCrossSectionWarning)
+            ev = evaluate_factor(
+                winsorize_mad(v, k=5.0),
+                mp.forward,
+                tradable=mp.sample,
+                direction=bh.FACTOR_INFO[n].direction,
+            )
         ic = ev.ic.dropna()
         ics[n] = ic.mean()
         assert lo < ic.mean() < hi, (n, ic.mean())
         assert abs(ic.mean() / ic.std() * math.sqrt(len(ic))) > 4
-        assert ev.stats()["ls_ir"] > 1.0
+        assert ev.statistics()["ls_ir"] > 1.0
     # same sign and size as the independent measurement of tests/planted.py
     panel = planted.load_panel(default_store)
     for n, fn in (

@@ -46,7 +46,7 @@ INPUT = {
 
 
 @pytest.fixture(scope="module")
-def report(real_store: Store) -> bm.BehaviorReport:
+def report(real_store: Store) -> bm.BehaviorMonthlyReport:
     return bm.prepare(real_store, as_of=AS_OF, cache=False)
 
 
@@ -122,7 +122,7 @@ def test_ideal_amplitude_matches_the_raw_file(real_store: Store) -> None:
         assert share > 0.995 and diff.max() < 0.01
 
 
-def test_ideal_amplitude_rank_ic(real_store: Store, report: bm.BehaviorReport) -> None:
+def test_ideal_amplitude_rank_ic(real_store: Store, report: bm.BehaviorMonthlyReport) -> None:
     """Mean monthly rank IC of ideal amplitude, computed here with scipy on the raw values.
 
     Factor at month-end ``t`` against the return from the close of ``t`` to the close of the
@@ -155,7 +155,8 @@ def test_ideal_amplitude_rank_ic(real_store: Store, report: bm.BehaviorReport) -
     t = mean / (sd / math.sqrt(n))
     mean_all = float(ric_all.mean())
     t_all = mean_all / (float(ric_all.std(ddof=1)) / math.sqrt(len(ric_all)))
-    st = ev.stats()
+    assert ev is not None
+    st = ev.statistics()
     table = pd.DataFrame({"rank_ic": ric_all, "report_rank_ic": rep_ric})
     print("\n[behaviour/real] ideal amplitude monthly rank IC (factor at t, return t -> t+1)")
     print(table.to_string(float_format=lambda v: f"{v:+.4f}"))
@@ -170,7 +171,7 @@ def test_ideal_amplitude_rank_ic(real_store: Store, report: bm.BehaviorReport) -
     print(
         f"  report's history-wide figures: IC {st['ic_mean']:+.4f}, rank IC "
         f"{st['rank_ic_mean']:+.4f}, long-short IR {st['ls_ir']:.2f}, win rate "
-        f"{st['win_rate']:.0%}, {st['n_months']} months (published -0.053, -0.073, 2.98, 83 %)"
+        f"{st['win_rate']:.0%}, {st['ls_n_periods']} months (published -0.053, -0.073, 2.98, 83 %)"
     )
     assert n == 22 and ric.index[0] == pd.Timestamp("2020-02-28")
     assert ric.index[-1] == pd.Timestamp("2021-11-30")  # no bars after 2022-01-14
@@ -178,18 +179,21 @@ def test_ideal_amplitude_rank_ic(real_store: Store, report: bm.BehaviorReport) -
     assert mean < 0 and t < -3
 
 
-def test_report_prepares_for_a_2022_month_end(real_store: Store, report: bm.BehaviorReport) -> None:
+def test_report_prepares_for_a_2022_month_end(
+    real_store: Store, report: bm.BehaviorMonthlyReport
+) -> None:
     assert report.as_of == AS_OF
     assert report.history.available == ["ideal_amplitude"]
     assert set(report.history.unavailable) == set(UNAVAILABLE)
     for name in UNAVAILABLE:
-        assert not report.evaluations[name].available
+        assert report.evaluations[name] is None and report.unavailable_reason(name)
     comp = report.composite
     assert comp is not None and comp.factors == ("ideal_amplitude",)
-    assert report.evaluations[bm.COMPOSITE].available
+    composite = report.evaluations[bm.COMPOSITE]
+    assert composite is not None
     # the last formation month-end (2021-12-31) has no return: the bars end on 2022-01-14
     assert report.panel.forward.loc["2021-12-31"].notna().sum() == 0
-    assert report.evaluations[bm.COMPOSITE].long_short.index[-1] == pd.Timestamp("2021-11-30")
+    assert composite.long_short.index[-1] == pd.Timestamp("2021-11-30")
 
     narrative = bm.narrative(report).markdown
     definition = bm.show_definition(report, bm.COMPOSITE).markdown
@@ -210,7 +214,7 @@ def test_report_prepares_for_a_2022_month_end(real_store: Store, report: bm.Beha
     assert avail is not None
     summary = bm.summary_table(report)
     print(summary.to_string(float_format=lambda v: f"{v:+.4f}"))
-    assert summary.loc["Ideal amplitude", "n_months"] > 0
+    assert summary.loc["Ideal amplitude", "ls_n_periods"] > 0
 
 
 def test_style_section_names_missing_styles(real_store: Store) -> None:

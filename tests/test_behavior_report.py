@@ -13,65 +13,66 @@ import pandas as pd
 import pytest
 from fixtures_small import REPO, Env, perturb_after, small_tables
 from quantbook.data import Store, StoreWriter
+from quantbook.evaluation import evaluate_factor
 from quantbook.reports import Metrics
 from quantbook.reports import behavior_monthly as bm
+from quantbook.reports.contract import SPECS
 from quantbook.tables import Table
 
 
 @pytest.fixture(scope="module")
-def report(smoke_store: Store) -> bm.BehaviorReport:
+def report(smoke_store: Store) -> bm.BehaviorMonthlyReport:
     return bm.prepare(smoke_store, as_of=smoke_store.calendar().month_ends()[-1])
 
 
-def test_summary_table_and_metrics(report: bm.BehaviorReport) -> None:
+def test_summary_table_and_metrics(report: bm.BehaviorMonthlyReport) -> None:
     m = Metrics()
     t = bm.summary_table(report, metrics=m)
     assert list(t.index) == ["Ideal reversal", "Smart money", "APM", "Ideal amplitude", "Composite"]
-    for key in bm.HEADLINE:
+    for key in SPECS["behavior_monthly"].headline:
         assert m[key] is not None, key
     ev = report.evaluations["apm"]
     ls = ev.groups.long_short.dropna()
-    assert t.loc["APM", "n_months"] == len(ls) == m["factor.apm.n_months"]
+    assert t.loc["APM", "ls_n_periods"] == len(ls) == m["factor.apm.ls_n_periods"]
     assert t.loc["APM", "ic_mean"] == pytest.approx(ev.ic.dropna().mean())
     assert t.loc["APM", "ls_ir"] == pytest.approx(ls.mean() / ls.std() * np.sqrt(12))
     assert t.loc["APM", "win_rate"] == pytest.approx((ls > 0).mean())
     assert t.loc["APM", "win_rate_12m"] == pytest.approx((ls.iloc[-12:] > 0).mean())
     # history-wide: every month-end with a forward return, the last formed at the previous month-end
     assert ls.index[-1] == report.prev_month_end
-    assert m["factor.apm.sample_end"] == f"{report.prev_month_end:%Y-%m-%d}"
+    assert m["factor.apm.ls_end"] == f"{report.prev_month_end:%Y-%m-%d}"
     # expected signs on the synthetic market (planted effects)
     assert t.loc["Ideal reversal", "ic_mean"] < 0 < t.loc["APM", "ic_mean"]
     assert t.loc["Composite", "ls_ir"] > 0
     assert isinstance(bm.show_summary(t, report), Table)
 
 
-def test_long_short_and_quintiles(report: bm.BehaviorReport) -> None:
+def test_long_short_and_quintiles(report: bm.BehaviorMonthlyReport) -> None:
     f = bm.long_short_frame(report, "ideal_amplitude")
     assert f.index[-1] == report.as_of and f["formed"].iloc[-1] == report.prev_month_end
     np.testing.assert_allclose(f["net_value"], (1 + f["long_short"]).cumprod())
     np.testing.assert_allclose(f["long_short"], f["long"] - f["short"])
     q = bm.quintile_table(report, "ideal_amplitude")
-    month_ls = report.evaluations["ideal_amplitude"].stats()["month_ls"]
-    assert q.loc["Q1", "month"] - q.loc["Q5", "month"] == pytest.approx(month_ls)  # long Q1
+    month_ls = report.evaluations["ideal_amplitude"].statistics()["month_ls"]
+    assert q.loc["Q1", "latest_return"] - q.loc["Q5", "latest_return"] == pytest.approx(
+        month_ls
+    )  # long Q1
     assert list(q.index) == ["Q1", "Q2", "Q3", "Q4", "Q5"]
 
 
-def test_pools_and_weights(report: bm.BehaviorReport) -> None:
+def test_pools_and_weights(report: bm.BehaviorMonthlyReport) -> None:
     m = Metrics()
     p = bm.pool_table(report, metrics=m)
     assert list(p.index) == ["All (universe)", "CSI 800", "CSI 1000", "CSI 2000"]
     assert p.loc["All (universe)", "ic_mean"] == pytest.approx(
         report.evaluations["composite"].ic.dropna().mean()
     )
-    assert m["pool.csi1000.n_months"] == p.loc["CSI 1000", "n_months"]
+    assert m["pool.csi1000.ls_n_periods"] == p.loc["CSI 1000", "ls_n_periods"]
     # groups inside a pool hold pool members only
-    ev = bm.evaluate(
-        "composite",
+    ev = evaluate_factor(
         report.composite.values,
         report.panel.forward,
-        report.panel.sample & report.panel.pools["CSI 800"],
-        label="c",
-        direction=1,
+        tradable=report.panel.sample & report.panel.pools["CSI 800"],
     )
     held = ev.groups.labels.notna()
     assert not (held & ~report.panel.pools["CSI 800"]).any().any()
@@ -79,9 +80,9 @@ def test_pools_and_weights(report: bm.BehaviorReport) -> None:
     assert len(w) == 12 and (w["Ideal reversal"] < 0).mean() > 0.5
 
 
-def test_narrative_states_the_numbers(report: bm.BehaviorReport) -> None:
+def test_narrative_states_the_numbers(report: bm.BehaviorMonthlyReport) -> None:
     text = bm.narrative(report).markdown
-    st = report.evaluations["composite"].stats()
+    st = report.evaluations["composite"].statistics()
     assert f"{report.as_of:%B %Y}" in text
     assert f"{abs(st['month_ls']):.2%}" in text
     assert f"{st['ls_ir']:.2f}" in text
@@ -115,7 +116,7 @@ def test_store_without_inputs(tmp_path: Path) -> None:
     m = Metrics()
     t = bm.summary_table(rep, metrics=m)
     assert m["factor.smart_money.available"] is False and m["factor.ideal_amplitude.available"]
-    assert t.loc["APM"].drop("n_months").isna().all()
+    assert t.loc["APM"].drop("ls_n_periods").isna().all()
     out = bm.show_factor_table(rep, "ideal_reversal")
     assert isinstance(out, bm.Text) and "num_trades" in out.markdown
     comp = bm.show_definition(rep, "composite").markdown
@@ -139,7 +140,9 @@ def test_style_section_says_when_the_risk_model_is_missing(
     assert "unavailable" in bm.show_style_returns(sr).markdown  # type: ignore[union-attr]
 
 
-def test_run_renders_page(smoke_store: Store, report: bm.BehaviorReport, tmp_path: Path) -> None:
+def test_run_renders_page(
+    smoke_store: Store, report: bm.BehaviorMonthlyReport, tmp_path: Path
+) -> None:
     from quantbook import site
     from quantbook.runner import run_report
 
@@ -163,7 +166,8 @@ def test_run_renders_page(smoke_store: Store, report: bm.BehaviorReport, tmp_pat
     assert res.notebook.is_file() and res.as_of == as_of
     metrics = json.loads(res.metrics.read_text())
     assert (
-        metrics["factor.composite.n_months"] == report.evaluations["composite"].stats()["n_months"]
+        metrics["factor.composite.ls_n_periods"]
+        == report.evaluations["composite"].statistics()["ls_n_periods"]
     )
     assert metrics["provenance.report"] == "behavior_monthly"
     nb = json.loads(res.notebook.read_text())

@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from quantbook.data import Store
+from quantbook.data.calendar import SnappedDateWarning
 from quantbook.data.store import DataUnavailableError
 from quantbook.reports import Metrics
 from quantbook.reports import etf_weekly as ew
+from quantbook.reports.contract import AsOfPolicyError, policy_date
 from quantbook.strategies import (
     CASH,
     Inputs,
@@ -211,7 +213,7 @@ def test_style_inputs_say_what_the_risk_model_could_not_read(
     def no_bars(*args: object, **kwargs: object) -> None:
         raise DataUnavailableError("store 'smoke': daily_bars.float_shares is unavailable")
 
-    monkeypatch.setattr(style_inputs, "compute_styles", no_bars)
+    monkeypatch.setattr(style_inputs, "fit_cached", no_bars)
     got = load_style_inputs(smoke_store, dates=dates, end=dates[-1], etfs=pool)
     assert not got.ok and got.factor_returns.empty
     assert got.unavailable is not None
@@ -228,7 +230,7 @@ def test_style_inputs_let_a_bug_of_the_risk_model_through(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(style_inputs, "compute_styles", broken)
+    monkeypatch.setattr(style_inputs, "fit_cached", broken)
     with pytest.raises(ZeroDivisionError):
         load_style_inputs(smoke_store, dates=dates, end=dates[-1], etfs=pool)
 
@@ -244,7 +246,7 @@ def test_style_inputs_need_a_complete_period(smoke_store: Store) -> None:
 
 def test_report_summary_and_metrics(smoke_store: Store) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("error", ew.SnappedDateWarning)
+        warnings.simplefilter("error", SnappedDateWarning)
         book = ew.prepare(smoke_store, as_of="2026-10-30", train_window=104, min_train=39)
     m = Metrics()
     frame = ew.summary(book, metrics=m)
@@ -264,9 +266,10 @@ def test_report_summary_and_metrics(smoke_store: Store) -> None:
         h = ew.holdings(book, key)
         assert h["weight"].sum() == pytest.approx(1.0)
         assert set(ew.changes(book, key).index) >= set(h.index)
-    with pytest.warns(ew.SnappedDateWarning):
-        mid_week = ew.prepare(smoke_store, as_of="2026-10-28", strategies=["hotspot"])
-    assert mid_week.as_of == pd.Timestamp("2026-10-23")
+    # the runner moves a mid-week date to the week-end; prepare refuses it
+    with pytest.raises(AsOfPolicyError, match="not a week-end"):
+        ew.prepare(smoke_store, as_of="2026-10-28", strategies=["hotspot"])
+    assert policy_date(smoke_store, "2026-10-28", "week_end") == pd.Timestamp("2026-10-23")
 
 
 @pytest.mark.slow

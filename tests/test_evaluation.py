@@ -280,8 +280,8 @@ def test_group_returns_exact() -> None:
     np.testing.assert_allclose(neg.long_short.iloc[:2].to_numpy(), [-0.07, 0.08], atol=1e-15)
     table = res.to_frame()
     assert list(table.index) == [1, 2, 3, 4, 5, "long-short"]
-    assert table.loc["long-short", "mean return"] == pytest.approx(-0.005, abs=1e-15)
-    assert table.loc[3, "mean turnover"] == 0.5 and table.loc[1, "mean count"] == 2.0
+    assert table.loc["long-short", "mean_return"] == pytest.approx(-0.005, abs=1e-15)
+    assert table.loc[3, "mean_turnover"] == 0.5 and table.loc[1, "mean_stocks"] == 2.0
     assert res.ir(periods_per_year=12) == pytest.approx(
         -0.005 / np.std([0.07, -0.08], ddof=1) * math.sqrt(12), abs=1e-13
     )
@@ -309,7 +309,8 @@ def test_groups_of_perfect_factor_are_increasing(k: np.ndarray, n_groups: int) -
     r = pd.DataFrame([y])
     res = ev.group_returns(r, r, n_groups=n_groups)
     g = res.returns.iloc[0].to_numpy()
-    assert np.all(np.diff(g) > 0)
+    # qcut's interpolated edges can leave a group empty when stocks < 2 x groups (NaN)
+    assert np.all(np.diff(g[np.isfinite(g)]) > 0)
     assert res.counts.iloc[0].sum() == len(y) and res.long_short.iloc[0] > 0
 
 

@@ -17,19 +17,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from quantbook.data import Store, TradingCalendar
+from quantbook.data import Store
+from quantbook.data.cache import Cache
+from quantbook.data.panel import load_daily_panel
 from quantbook.evaluation import forward_returns, rank_ic_series
 from quantbook.factors import gan_gru as gg
-from quantbook.features import FEATURE_NAMES, FeatureSpec, build_windows, load_daily_panel
+from quantbook.features import FEATURE_NAMES, FeatureSpec, build_windows
 from quantbook.features import price_volume as pv
 from quantbook.features.price_volume import daily_features, load_or_build_windows
-from quantbook.models import ModelCache
+from quantbook.models import LocalExecutor
+from quantbook.models.walkforward import Fit, calendar_fit_dates
 
 torch.set_num_threads(1)
 
 #: A tiny configuration for tests (seconds on the smoke store).
 TINY = dataclasses.replace(
-    gg.PRESETS["smoke"], name="tiny", max_epochs=2, train_dates=24, min_train_dates=12
+    gg.GAN_GRU_PRESETS["smoke"], name="tiny", max_epochs=2, train_dates=24, min_train_dates=12
 )
 
 
@@ -42,10 +45,10 @@ def test_daily_features(smoke_store: Store) -> None:
     panel = load_daily_panel(smoke_store)
     f = daily_features(panel)
     assert f.shape == (len(panel.dates), len(panel.codes), len(FEATURE_NAMES)) == (*f.shape[:2], 18)
-    assert np.isnan(f[panel.suspended]).all()
-    traded = ~panel.suspended
+    assert np.isnan(f[~panel.trading]).all()
+    traded = panel.trading
     assert np.isfinite(f[traded][:, FEATURE_NAMES.index("return")]).all()
-    ret = panel.bars["close"] / panel.bars["prev_close"] - 1
+    ret = panel["close"] / panel["prev_close"] - 1
     np.testing.assert_allclose(
         f[..., FEATURE_NAMES.index("return")][traded], ret[traded], rtol=1e-6
     )
@@ -112,10 +115,9 @@ def test_nanmedian_matches_numpy() -> None:
 
 def test_windows_restricted_to_a_universe(smoke_store: Store, smoke_windows: gg.WindowSet) -> None:
     codes = list(smoke_windows.codes[::3])
-    fp = smoke_store.fingerprint()
     spec = FeatureSpec()
-    assert pv.windows_key(fp, spec, codes=codes) != pv.windows_key(fp, spec)
-    assert pv.windows_key(fp, spec, codes=codes[::-1]) == pv.windows_key(fp, spec, codes=codes)
+    assert pv.windows_config(spec, codes=codes) != pv.windows_config(spec)
+    assert pv.windows_config(spec, codes=codes[::-1]) == pv.windows_config(spec, codes=codes)
     ws = load_or_build_windows(smoke_store, spec, codes=codes, cache=False)
     assert set(ws.codes) <= set(codes) and list(ws.dates) == list(smoke_windows.dates)
     d = ws.dates[len(ws.dates) // 2]
@@ -132,19 +134,33 @@ def test_windows_restricted_to_a_universe(smoke_store: Store, smoke_windows: gg.
         assert f.iloc[0].notna().sum() == len(ws.codes_at(f.index[0]))
 
 
-def test_training_dates_have_labels_known_by_the_retrain_date(smoke_windows: gg.WindowSet) -> None:
+def _fit_at(store: Store, ws: gg.WindowSet, config: gg.GanGruConfig, r: pd.Timestamp) -> Fit:
+    """The retraining of the schedule on the half-year end ``r``."""
+    sched = gg.retrain_schedule(
+        ws, config, sessions=store.calendar().sessions, predict=pd.DatetimeIndex([r])
+    )
+    (fit,) = sched.fits
+    assert fit.date == r
+    return fit
+
+
+def test_training_dates_have_labels_known_by_the_retrain_date(
+    smoke_store: Store, smoke_windows: gg.WindowSet
+) -> None:
     ws = smoke_windows
-    for r in gg.retrain_dates(ws.dates):
-        td = ws.training_dates(r)
+    sessions = smoke_store.calendar().sessions
+    sched = gg.retrain_schedule(ws, TINY, sessions=sessions, predict=ws.dates)
+    assert [f.date for f in sched.fits] == [
+        r
+        for r in calendar_fit_dates(sessions, calendar="half-year")
+        if len(ws.training_dates(r)) >= TINY.min_train_dates
+    ]
+    for fit in sched.fits:
+        td = fit.train
+        assert td.equals(ws.training_dates(fit.date)[-TINY.train_dates :])
         ends = ws.label_end[ws.dates.get_indexer(td)]
-        assert (ends <= r).all()
+        assert (ends <= fit.date).all()
         assert ws.on_grid[ws.dates.get_indexer(td)].all()
-
-
-def test_retrain_dates() -> None:
-    sessions = TradingCalendar("2023-01-01", "2025-03-31").sessions
-    got = [f"{d:%Y-%m-%d}" for d in gg.retrain_dates(sessions)]
-    assert got == ["2023-06-30", "2023-12-29", "2024-06-28", "2024-12-31"]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -154,11 +170,11 @@ def test_cached_model_gives_identical_predictions(
     """Same machine, same seed: identical bits (trained twice, or trained and loaded)."""
     ws = smoke_windows
     tiny = dataclasses.replace(TINY, dtype=dtype)
-    r = gg.retrain_dates(ws.dates)[2]
-    cache = ModelCache(tmp_path / "models")
-    first = gg.fit_window(ws, tiny, r, kind="gan_gru", cache=cache, fingerprint="fp")
-    again = gg.fit_window(ws, tiny, r, kind="gan_gru", cache=cache, fingerprint="fp")
-    assert first is not None and again is not None
+    r = calendar_fit_dates(ws.dates, calendar="half-year")[2]
+    fit = _fit_at(smoke_store, ws, tiny, r)
+    cache = Cache(tmp_path / "models", fingerprint="fp", version="t")
+    first = gg.fit_window(ws, tiny, fit, kind="gan_gru", cache=cache, fingerprint="fp")
+    again = gg.fit_window(ws, tiny, fit, kind="gan_gru", cache=cache, fingerprint="fp")
     assert next(first.gru.parameters()).dtype == getattr(torch, dtype)
     assert next(again.gru.parameters()).dtype == getattr(torch, dtype)
     assert not first.cached and again.cached
@@ -170,19 +186,18 @@ def test_cached_model_gives_identical_predictions(
     assert first.train_end < first.valid_start <= first.valid_end
     assert ws.label_end[ws.dates.get_loc(first.valid_end)] <= r
     # retraining from scratch is bit-for-bit the same model
-    fresh = gg.fit_window(ws, tiny, r, kind="gan_gru", cache=None)
-    assert fresh is not None
+    fresh = gg.fit_window(ws, tiny, fit, kind="gan_gru", cache=None)
     pd.testing.assert_series_equal(gg.predict(fresh, ws, m), p1)
 
 
 def test_only_the_smoke_preset_trains_in_float64() -> None:
     """float64 is the smoke preset's (machine-independent notebook outputs); the other presets
     stay float32 with the cache keys they had before the dtype field existed."""
-    assert gg.PRESETS["smoke"].dtype == "float64"
-    assert gg.PRESETS["smoke"].key()["dtype"] == "float64"
-    assert "precision" in gg.PRESETS["smoke"].describe()
+    assert gg.GAN_GRU_PRESETS["smoke"].dtype == "float64"
+    assert gg.GAN_GRU_PRESETS["smoke"].key()["dtype"] == "float64"
+    assert "precision" in gg.GAN_GRU_PRESETS["smoke"].describe()
     for name in ("paper", "fast"):
-        cfg = gg.PRESETS[name]
+        cfg = gg.GAN_GRU_PRESETS[name]
         assert cfg.dtype == "float32" and cfg.torch_dtype == torch.float32
         assert "dtype" not in cfg.key() and "precision" not in cfg.describe()
 
@@ -194,8 +209,10 @@ def test_monthly_factor_is_neutral_and_standardized(smoke_store: Store) -> None:
         assert list(f.index) == list(smoke_store.calendar().month_ends("2026-01-01", "2026-09-30"))
         np.testing.assert_allclose(f.mean(axis=1), 0.0, atol=1e-9)
         np.testing.assert_allclose(f.std(axis=1), 1.0, atol=1e-9)
-        ind = gg.industry_labels(smoke_store, f.index, f.columns)
-        cap = gg.float_cap(smoke_store, f.index, f.columns)
+        panel = load_daily_panel(smoke_store, end=f.index.max())
+        rows = panel.rows(f.index)
+        ind = panel.wide(panel.spell("industry", rows).labels(), rows=rows, codes=f.columns)
+        cap = panel.wide(panel.float_cap[rows], rows=rows, codes=f.columns)
         last = f.iloc[-1].dropna()
         lncap = np.log(cap.iloc[-1][last.index])
         assert abs(np.corrcoef(last, lncap)[0, 1]) < 1e-8
@@ -210,10 +227,9 @@ def test_recovers_the_planted_40_day_pattern(default_store: Store) -> None:
     """Out of sample, the plain GRU of the fast preset (the site's model) predicts the next
     20-day return: the planted pattern's hand-made detector has an IC of +0.10."""
     ws = load_or_build_windows(default_store, FeatureSpec())
-    cfg = gg.PRESETS["fast"]
+    cfg = gg.GAN_GRU_PRESETS["fast"]
     r = pd.Timestamp("2022-12-30")
-    wm = gg.fit_window(ws, cfg, r, kind="gru")
-    assert wm is not None
+    wm = gg.fit_window(ws, cfg, _fit_at(default_store, ws, cfg, r), kind="gru")
     ics = []
     for d in ws.dates[(ws.dates > r) & ws.on_grid][:24]:
         p = gg.predict(wm, ws, d)
@@ -280,7 +296,8 @@ def test_factor_at_as_of_uses_no_later_data(
     perturbed or removed (a copy of the smoke store)."""
     as_of = LOOKAHEAD_AS_OF
     sessions = smoke_store.calendar().sessions
-    assert as_of in gg.retrain_dates(sessions) and as_of in smoke_store.calendar().month_ends()
+    assert as_of in calendar_fit_dates(sessions, calendar="half-year")
+    assert as_of in smoke_store.calendar().month_ends()
     changed = _copy_store(smoke_store, tmp_path / "changed")
     _rewrite_daily_bars(changed, change, as_of)
     assert changed.fingerprint() != smoke_store.fingerprint()
@@ -346,14 +363,14 @@ def test_real_sample_feature_windows(real_store: Store) -> None:
     for d in REAL_DATES:
         x, _ = ws.batch(d, labelled=False)
         i = panel.dates.get_loc(d)
-        traded = int((~panel.suspended[i]).sum())
+        traded = int(panel.trading[i].sum())
         # eligible: the traded stocks less ST, BSE and those listed under 120 sessions
         assert x.shape[1:] == (40, 18) and len(x) >= 0.85 * traded
         assert np.isfinite(x).all()
         # the raw inputs behind the windows are finite on the traded days (every feature)
         cols = panel.codes.get_indexer(ws.codes_at(d))
         w = feats[i - 39 : i + 1][:, cols]
-        on = ~panel.suspended[i - 39 : i + 1][:, cols]
+        on = panel.trading[i - 39 : i + 1][:, cols]
         finite = np.isfinite(w[on]).mean(axis=0)
         assert (finite > 0.99).all(), dict(zip(FEATURE_NAMES, finite.round(4), strict=True))
         # no feature is degenerate (an input missing from the store would be all zeros)
@@ -412,3 +429,14 @@ def test_real_sample_one_retrain_out_of_sample(real_store: Store) -> None:
         f"{months[0]:%Y-%m} .. {months[-1]:%Y-%m}, {time.perf_counter() - t0:.0f} s"
     )
     print("\n".join(lines))
+
+
+def test_process_pool_gives_the_serial_factor(smoke_store: Store) -> None:
+    """The retrainings are independent tasks: a process pool gives the serial bits."""
+    kw = {"as_of": "2026-09-30", "preset": TINY, "start": "2026-08-01", "cache": False}
+    serial = gg.gan_gru_factor(smoke_store, **kw)  # type: ignore[arg-type]
+    pool = gg.gan_gru_factor(smoke_store, executor=LocalExecutor(2), **kw)  # type: ignore[arg-type]
+    for kind in gg.KINDS:
+        pd.testing.assert_frame_equal(pool.raw[kind], serial.raw[kind], check_exact=True)
+        pd.testing.assert_frame_equal(pool.factor[kind], serial.factor[kind], check_exact=True)
+    pd.testing.assert_series_equal(pool.model_for, serial.model_for)

@@ -19,6 +19,7 @@ from quantbook import provenance
 from quantbook.data import Store, open_store
 from quantbook.reports import Metrics, flatten, read_metrics
 from quantbook.reports import market_overview as mo
+from quantbook.reports.contract import AsOfPolicyError, policy_date
 from quantbook.tables import table
 
 
@@ -131,13 +132,12 @@ def test_turnover_by_board(store) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def test_snaps_non_trading_day_and_refuses_after_end(store) -> None:  # type: ignore[no-untyped-def]
-    from quantbook.data.calendar import SnappedDateWarning
-
-    with pytest.warns(SnappedDateWarning):
-        md = mo.prepare(store, as_of="2024-03-31")
-    assert md.as_of == pd.Timestamp("2024-03-29")
-    with pytest.raises(ValueError, match="2024-04-15"):
+def test_refuses_non_trading_day_and_date_after_end(store) -> None:  # type: ignore[no-untyped-def]
+    # the runner moves a non-trading day to the previous session; prepare refuses it
+    with pytest.raises(AsOfPolicyError, match="not a trading day"):
+        mo.prepare(store, as_of="2024-03-31")
+    assert policy_date(store, "2024-03-31", "session") == pd.Timestamp("2024-03-29")
+    with pytest.raises(AsOfPolicyError, match="2024-04-15"):
         mo.prepare(store, as_of="2024-06-28")
 
 

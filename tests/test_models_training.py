@@ -7,13 +7,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from quantbook.data.cache import Cache
 from quantbook.models import (
     GAN,
     CNNDiscriminator,
     GRUFactorModel,
     LSTMGenerator,
-    ModelCache,
-    cache_key,
     ic_loss,
     seed_everything,
     train,
@@ -186,13 +185,15 @@ def test_model_cache_round_trip_gives_identical_predictions(tmp_path) -> None:  
     data = _data()
     model = _model()
     train(model, train_batches=data[:4], loss_fn=ic_loss, lr=1e-2, max_epochs=2, progress=False)
-    cache = ModelCache(tmp_path / "models")
-    key = cache_key({"kind": "gru", "window_end": "2024-06-28"})
-    assert key not in cache
-    cache.save(key, {"gru": model.state_dict()}, meta={"best_epoch": 2})
-    assert key in cache
+    cache = Cache(tmp_path / "models", fingerprint="fp", version="v")
+    key = {"kind": "gru", "window_end": "2024-06-28"}
+    assert cache.get_states(key) is None
+    cache.put_states(key, {"gru": model.state_dict()}, meta={"best_epoch": 2})
+    assert cache.path(key, "pt").is_file()
     assert not list((tmp_path / "models").glob(".*.part"))  # nothing half-written left
-    states, meta = cache.load(key)
+    loaded = cache.get_states(key)
+    assert loaded is not None
+    states, meta = loaded
     fresh = _model(seed=99)
     fresh.load_state_dict(states["gru"])
     model.eval()
@@ -200,8 +201,7 @@ def test_model_cache_round_trip_gives_identical_predictions(tmp_path) -> None:  
     with torch.no_grad():
         assert torch.equal(model(data[0][0]), fresh(data[0][0]))
     assert meta == {"best_epoch": 2}
-    with pytest.raises(KeyError):
-        cache.load("missing")
+    assert cache.get_states({"kind": "gru", "window_end": "2024-07-31"}) is None
 
 
 @pytest.mark.parametrize(
@@ -210,7 +210,7 @@ def test_model_cache_round_trip_gives_identical_predictions(tmp_path) -> None:  
         "quantbook.models.training",
         "quantbook.models.gru",
         "quantbook.models.gan",
-        "quantbook.models.cache",
+        "quantbook.data.cache",
     ],
 )
 def test_doctests(module: str) -> None:

@@ -23,6 +23,7 @@ from quantbook.data import Store, open_store
 from quantbook.evaluation import ic_series
 from quantbook.reports import Metrics
 from quantbook.reports import risk_model as rm
+from quantbook.reports.contract import SPECS
 from quantbook.risk import (
     STYLE_NAMES,
     RiskModelResult,
@@ -274,7 +275,7 @@ def test_report_sections_and_metrics(smoke_store: Store) -> None:
     pure = rm.pure_portfolio_check(rep, metrics=m)
     assert (pure["own"] - 1).abs().max() < 1e-10 and pure["max_other"].max() < 1e-10
     assert m["pure.max_exposure_error"] < 1e-10
-    for key in rm.HEADLINE:
+    for key in SPECS["risk_model"].headline:
         assert key in m, key
     assert rm.style_correlation(rep).shape == (15, 15)
     assert rm.cumulative_returns(rep, group="industry").shape[1] == 31

@@ -134,7 +134,9 @@ def test_failing_run_exits_nonzero_and_changes_nothing(
     err = capsys.readouterr().err
     assert rc == 1
     assert "UnknownUniverseError" in err and "does_not_exist" in err
-    assert "failing cell" in err and "mo.prepare(store, as_of=as_of, universe=universe)" in err
+    assert (
+        "failing cell" in err and 'setup("market_overview", globals(), prepare=mo.prepare)' in err
+    )
     assert tree_digest(book.root / "book") == before
     assert not list(_reports(book).glob(".*"))
 

@@ -205,4 +205,28 @@ def test_removed_page_leaves_the_site_and_no_crash_log(
     assert (html / "2024-02-29.html").is_file()
     assert not list(tmp.iterdir())
     left = [p.name for p in (root / "book" / "_build").iterdir()]
-    assert not [n for n in left if n.startswith((".next-", ".old-"))], left
+    assert not [n for n in left if n.startswith(".next-") or n.endswith(".old")], left
+
+
+def test_every_report_has_a_headline_chart_from_its_metrics_files(tmp_path: Path) -> None:
+    """The archive page of every report (mhc_vs_mlp included) charts its headline metrics,
+    read from the metrics files alone: labels, formats and values, no report module."""
+    from quantbook.reports import Metrics
+    from quantbook.reports.contract import SPECS
+
+    reports = tmp_path / "book" / "reports"
+    for name, spec in SPECS.items():
+        for i, day in enumerate(("2024-01-31", "2024-02-29")):
+            m = Metrics(headline=spec.headline)
+            for j, key in enumerate(spec.headline):
+                m.record(key, 0.01 * (i + j + 1))
+            (reports / name).mkdir(parents=True, exist_ok=True)
+            (reports / name / f"{day}.ipynb").write_text("{}")
+            m.write(reports / name / f"{day}.metrics.json")
+    site.generate_site(root=tmp_path)
+    for name, spec in SPECS.items():
+        assert (reports / name / "headline_metrics.png").is_file(), name
+        archive = (reports / name / "index.md").read_text()
+        assert "![Headline metrics" in archive, name
+        first = next(iter(spec.headline.values()))
+        assert first.label.replace("|", "\\|") in archive, name

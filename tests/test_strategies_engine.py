@@ -15,9 +15,10 @@ import pytest
 import statsmodels.api as sm
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from quantbook.data.cache import Cache
 from quantbook.strategies.engine import CASH, Costs, backtest, period_return
 from quantbook.strategies.market import adjust_splits
-from quantbook.strategies.models import ModelCache, fit_logistic, fit_ridge, rolling_predict
+from quantbook.strategies.models import fit_logistic, fit_ridge, rolling_predict
 
 WEEK = pd.to_datetime(["2024-01-05", "2024-01-12"])
 
@@ -193,11 +194,11 @@ def test_rolling_predict_uses_only_known_outcomes(tmp_path) -> None:  # type: ig
     assert not np.allclose(base.prediction.iloc[k + 2 :], alt.prediction.iloc[k + 2 :])
     assert base.prediction.iloc[:20].isna().all() and base.prediction.iloc[20:].notna().all()
     # the cache serves identical inputs and writes JSON (not Parquet) under its folder
-    cache = ModelCache.for_store(tmp_path, fingerprint="fp", name="test", version="v1")
+    cache = Cache(tmp_path / "strategies", fingerprint="fp", version="v1")
     first = rolling_predict(
         X, y, kind="ridge", window=40, min_train=20, retrain_every=3, cache=cache
     )
-    cache2 = ModelCache.for_store(tmp_path, fingerprint="fp", name="test", version="v1")
+    cache2 = Cache(tmp_path / "strategies", fingerprint="fp", version="v1")
     again = rolling_predict(
         X, y, kind="ridge", window=40, min_train=20, retrain_every=3, cache=cache2
     )

@@ -14,9 +14,9 @@ import pandas as pd
 import planted
 import pytest
 from quantbook.data import Store, open_store
+from quantbook.data.market_rules import limit_fraction, round_price
 from quantbook.data.sources.synthetic import build as synth_build
 from quantbook.data.sources.synthetic import build_store
-from quantbook.data.validate import limit_fraction, round_price
 
 
 # -- determinism and atomicity ---------------------------------------------------------------

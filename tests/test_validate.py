@@ -9,15 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from quantbook.data.calendar import TradingCalendar
-from quantbook.data.schema import table
+from quantbook.data.market_rules import limit_fraction, limit_prices
+from quantbook.data.schema import table_spec
 from quantbook.data.store import StoreWriter, revalidate_store
 from quantbook.data.validate import (
     DataValidationError,
     Finding,
     coerce,
     in_spells,
-    limit_fraction,
-    limit_prices,
     rolling_median_by_group,
     validate_table,
 )
@@ -42,7 +41,7 @@ def bars(codes: tuple[str, ...] = ("600000.SH", "000001.SZ"), n: int = 10) -> pd
 
 
 def run(name: str, df: pd.DataFrame, **context: Any) -> list[Finding]:
-    spec = table(name)
+    spec = table_spec(name)
     return validate_table(spec, coerce(spec, df), context=context)
 
 
@@ -440,7 +439,7 @@ def test_in_spells_half_open() -> None:
 
 
 def test_coerce_sorts_and_rejects_duplicates_on_both_paths() -> None:
-    spec = table("daily_bars")
+    spec = table_spec("daily_bars")
     df = bars()
     shuffled = df.sample(frac=1.0, random_state=1)
     pd.testing.assert_frame_equal(

@@ -11,3 +11,16 @@ from __future__ import annotations
 
 class QuantbookError(Exception):
     """A user's input or the environment is at fault; the message is one line that says where."""
+
+
+class UnknownNameError(QuantbookError, KeyError):
+    """A name (report, statistic, ...) that a registry does not define.
+
+    Notes
+    -----
+    A :class:`KeyError` shows its message quoted (``repr``); this one shows it as written, so
+    that the one-line message reads like every other :class:`QuantbookError`.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown name"

@@ -134,6 +134,9 @@ class Provenance:
         UTC time the provenance was collected (the run's start), ISO 8601.
     data_path
         The store folder the report read (recorded in the metrics, not shown on the page).
+    as_of_note
+        Why the as-of date differs from the one requested (``"requested 2024-12-15, moved to
+        the report's month-end"``); empty when it does not.
     """
 
     report: str
@@ -150,6 +153,7 @@ class Provenance:
     versions: dict[str, str] = field(default_factory=dict)
     run_time: str = ""
     data_path: str = ""
+    as_of_note: str = ""
 
     # -- derived ----------------------------------------------------------------------------
     def banner_text(self) -> str | None:
@@ -169,7 +173,10 @@ class Provenance:
         dirty = {True: " (uncommitted changes)", False: "", None: ""}[self.git.dirty]
         return [
             ("Report", self.report),
-            ("As of", f"{self.as_of:%Y-%m-%d}"),
+            (
+                "As of",
+                f"{self.as_of:%Y-%m-%d}" + (f" ({self.as_of_note})" if self.as_of_note else ""),
+            ),
             ("Sample", f"{self.sample_start:%Y-%m-%d} to {self.sample_end:%Y-%m-%d}"),
             ("Data", f"store {self.data!r}, source {self.source}"),
             ("Data fingerprint", self.fingerprint),
@@ -195,6 +202,8 @@ class Provenance:
             "provenance.git_dirty": self.git.dirty,
             "provenance.run_time": self.run_time,
         }
+        if self.as_of_note:
+            out["provenance.as_of_note"] = self.as_of_note
         for k, v in self.store_params.items():
             if isinstance(v, (str, int, float, bool)):
                 out[f"provenance.store.{k}"] = v
@@ -245,6 +254,7 @@ def collect(
     params: Mapping[str, Any] | None = None,
     sample_start: str | pd.Timestamp | None = None,
     sample_end: str | pd.Timestamp | None = None,
+    as_of_note: str = "",
 ) -> Provenance:
     """Collect the provenance of a report run on ``store``.
 
@@ -260,6 +270,8 @@ def collect(
         The report's parameters, shown and recorded as given (keep them to literals).
     sample_start, sample_end
         The span of data the report read; default: the store's first day and ``as_of``.
+    as_of_note
+        Why ``as_of`` differs from the requested date (shown beside it); empty if it does not.
     """
     as_of_ts = pd.Timestamp(as_of)
     return Provenance(
@@ -277,6 +289,7 @@ def collect(
         params=dict(params or {}),
         versions=package_versions(),
         run_time=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", ""),
+        as_of_note=as_of_note,
     )
 
 

@@ -37,6 +37,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,11 @@ from quantbook.book import (
     load_yaml,
     plain_values,
 )
+from quantbook.data.atomic import atomic_replace_dir, atomic_write
 from quantbook.data.store import Store, open_store, pid_alive
 from quantbook.errors import QuantbookError
 from quantbook.provenance import stale_reason
+from quantbook.reports.contract import POLICY_WORDS, AsOfPolicy, policy_date, report_spec
 from quantbook.site import MetricsError, Run
 
 __all__ = [
@@ -361,13 +364,21 @@ def check_date_option(value: str | None, *, option: str) -> str | None:
 
 
 def resolve_as_of(
-    store: Store, as_of: str | pd.Timestamp | dt.date, *, notify: Notify = _stderr
+    store: Store,
+    as_of: str | pd.Timestamp | dt.date,
+    *,
+    policy: AsOfPolicy = "session",
+    notify: Notify = _stderr,
 ) -> pd.Timestamp:
-    """The trading day a run uses for ``as_of``.
+    """The day a run uses for ``as_of`` under a report's as-of ``policy``: the one resolution.
 
-    ``"latest"`` means the store's last complete month-end. A day that is not a trading day
-    moves to the previous trading day (with a notice); a day after the store's last date or
-    before its first is refused with :class:`AsOfError`.
+    Notes
+    -----
+    ``"latest"`` means the store's last complete month-end. A date moves to the last day at or
+    before it that the policy allows (:func:`quantbook.reports.contract.policy_date`:
+    ``session`` a trading day, ``month_end`` a month's last session, ``week_end`` a week's),
+    with a notice; a date after the store's last date or before its first is refused with
+    :class:`AsOfError`. The report's ``prepare`` never moves it again.
     """
     if isinstance(as_of, str) and as_of.strip().lower() == "latest":
         ends = store.calendar().month_ends()
@@ -375,7 +386,7 @@ def resolve_as_of(
             raise AsOfError(
                 f"store {store.name!r} ({store.start:%Y-%m-%d} to {store.end:%Y-%m-%d}) has no complete month"
             )
-        return pd.Timestamp(ends[-1])
+        return policy_date(store, pd.Timestamp(ends[-1]), policy)
     if isinstance(as_of, str) and not _DATE_RE.match(as_of.strip()):
         raise AsOfError(
             f"as-of {as_of!r} is not a date: use YYYY-MM-DD (e.g. 2024-03-29) or 'latest'"
@@ -397,12 +408,13 @@ def resolve_as_of(
         raise AsOfError(
             f"as-of {day:%Y-%m-%d} is before the first date of store {store.name!r} ({store.start:%Y-%m-%d})"
         )
-    snapped = store.calendar().previous_or_same(day, warn=False)
+    snapped = policy_date(store, day, policy)
     if snapped != day:
+        word = POLICY_WORDS[policy]
         notify(
-            f"note: {day:%Y-%m-%d} is not a trading day; using the previous trading day {snapped:%Y-%m-%d}"
+            f"note: {day:%Y-%m-%d} is not a {word}; using the previous {word} {snapped:%Y-%m-%d}"
         )
-    return pd.Timestamp(snapped)
+    return snapped
 
 
 # -- one run ----------------------------------------------------------------------------------------
@@ -533,6 +545,10 @@ def _execute(
     return nb
 
 
+def _write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
+    nbformat.write(nb, str(path))
+
+
 def _remove(*files: Path) -> None:
     for f in files:
         try:
@@ -607,7 +623,10 @@ def run_report(
     )
     store = open_store(str(params["data"]))
     day = resolve_as_of(
-        store, as_of if not isinstance(as_of, dt.date) else pd.Timestamp(as_of), notify=notify
+        store,
+        as_of if not isinstance(as_of, dt.date) else pd.Timestamp(as_of),
+        policy=report_spec(report).as_of_policy,
+        notify=notify,
     )
     as_of_s = f"{day:{DATE_FMT}}"
     requested = str(as_of)[:10]
@@ -621,9 +640,8 @@ def run_report(
             f"cannot create the report folder {out_dir}: {e.strerror or e}"
         ) from None
     token = uuid.uuid4().hex[:8]
-    tmp_nb = out_dir / f".{as_of_s}.{token}.ipynb.part"
     tmp_metrics = out_dir / f".{as_of_s}.{token}.metrics.json.part"
-    run_params = {**params, "metrics_path": str(tmp_metrics)}
+    run_params = {**params, "requested_as_of": str(as_of), "metrics_path": str(tmp_metrics)}
     t0 = time.perf_counter()
     try:
         nb = _execute(source, run_params, report=report, as_of=as_of_s, cwd=paths.root)
@@ -638,16 +656,15 @@ def run_report(
             )
         _finalize(nb, report=report, as_of=as_of_s, paths=paths)
         try:
-            nbformat.write(nb, str(tmp_nb))
+            atomic_write(paths.output(report, as_of_s), partial(_write_notebook, nb))
             os.replace(tmp_metrics, paths.metrics(report, as_of_s))
-            os.replace(tmp_nb, paths.output(report, as_of_s))
         except OSError as e:
             raise PageWriteError(
                 f"cannot write the page {paths.output(report, as_of_s)}: {e.strerror or e}; "
                 "nothing was written, existing pages are unchanged"
             ) from None
     finally:
-        _remove(tmp_nb, tmp_metrics)
+        _remove(tmp_metrics)
     return RunResult(
         report=report,
         as_of=as_of_s,
@@ -782,21 +799,19 @@ def refresh_committed_notebooks(
         params = load_yaml(smoke)
         store = open_store(str(params.get("data", "smoke")))
         if "as_of" in params:
-            params["as_of"] = f"{resolve_as_of(store, params['as_of'], notify=notify):{DATE_FMT}}"
+            policy = report_spec(report).as_of_policy
+            params["requested_as_of"] = str(params["as_of"])
+            day = resolve_as_of(store, params["as_of"], policy=policy, notify=notify)
+            params["as_of"] = f"{day:{DATE_FMT}}"
         params["metrics_path"] = ""
-        tmp = src.with_name(f".{src.name}.{uuid.uuid4().hex[:8]}.part")
-        try:
-            nb = _execute(
-                src, params, report=report, as_of=str(params.get("as_of", "")), cwd=paths.root
-            )
-            nb.metadata.pop("papermill", None)
-            for cell in nb.cells:
-                cell.metadata.pop("papermill", None)
-                cell.metadata.pop("execution", None)
-            nbformat.write(nb, str(tmp))
-            os.replace(tmp, src)
-        finally:
-            _remove(tmp)
+        nb = _execute(
+            src, params, report=report, as_of=str(params.get("as_of", "")), cwd=paths.root
+        )
+        nb.metadata.pop("papermill", None)
+        for cell in nb.cells:
+            cell.metadata.pop("papermill", None)
+            cell.metadata.pop("execution", None)
+        atomic_write(src, partial(_write_notebook, nb))
         notify(f"refreshed {src.relative_to(paths.root)} with {smoke.relative_to(paths.root)}")
         out.append(src)
     return out
@@ -840,13 +855,7 @@ def _swap_build(stage: Path, build: Path) -> None:
     """Move every entry of ``stage`` (html, doctrees...) into ``build``, replacing the old ones."""
     build.mkdir(parents=True, exist_ok=True)
     for entry in sorted(stage.iterdir()):
-        target = build / entry.name
-        old = build / f".old-{entry.name}-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            os.replace(target, old)
-        os.replace(entry, target)
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
+        atomic_replace_dir(entry, build / entry.name)
 
 
 def build_book(

@@ -7,7 +7,9 @@ and from the templates ``book/intro.md`` and ``book/data.md``:
 - ``book/reports/index.md``: the landing page (``book/intro.md`` with the table of the
   latest run of each report in place of ``{{ latest_reports }}``);
 - ``book/reports/<report>/index.md``: the archive, every as-of date newest first with its
-  headline metrics, and ``headline_metrics.png``, a chart of those metrics across dates;
+  headline metrics, and ``headline_metrics.png``, a chart of those metrics across dates (which
+  metrics, their labels and formats: the declaration the newest run's metrics file carries,
+  :func:`quantbook.reports.headline_entries`; no report module is imported);
 - ``book/reports/data.md``: the data page (``book/data.md`` with what each store used by
   the reports holds and lacks in place of ``{{ data_description }}``, and which pages are
   stale: made from earlier data of the store, their fingerprint differs from its current one);
@@ -33,10 +35,13 @@ import pandas as pd
 from matplotlib.dates import ConciseDateFormatter
 
 from quantbook.book import BookPaths, load_schedule
+from quantbook.data.atomic import atomic_write
 from quantbook.data.info import describe
 from quantbook.data.store import StoreNotFoundError, open_store
 from quantbook.errors import QuantbookError
 from quantbook.provenance import stale_reason
+from quantbook.reports import headline_entries
+from quantbook.tables import Headline, format_value
 
 __all__ = [
     "MetricsError",
@@ -164,35 +169,9 @@ def report_title(report: str, *, root: str | os.PathLike[str] | None = None) -> 
     return report.replace("_", " ").capitalize()
 
 
-def _headline(report: str) -> tuple[dict[str, str], dict[str, str]]:
-    """``HEADLINE`` and ``HEADLINE_FORMATS`` of ``quantbook.reports.<report>`` (empty if none)."""
-    from quantbook.reports import (
-        behavior_monthly,
-        etf_weekly,
-        gan_gru_monthly,
-        market_overview,
-        risk_model,
-    )
-
-    modules = {
-        "behavior_monthly": behavior_monthly,
-        "etf_weekly": etf_weekly,
-        "gan_gru_monthly": gan_gru_monthly,
-        "market_overview": market_overview,
-        "risk_model": risk_model,
-    }
-    mod = modules.get(report)
-    if mod is None:
-        return {}, {}
-    return dict(mod.HEADLINE), dict(mod.HEADLINE_FORMATS)
-
-
-def _fmt(value: Any, spec: str) -> str:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "–" if value is None else str(value)
-    if spec.endswith("d"):
-        return format(round(value), spec)
-    return format(float(value), spec)
+def _headline(runs: Sequence[Run]) -> dict[str, Headline]:
+    """The headline declaration carried by the newest run's metrics file (``{}`` if none)."""
+    return headline_entries(runs[-1].metrics()) if runs else {}
 
 
 def _cell(text: str) -> str:
@@ -204,19 +183,12 @@ def _write(path: Path, text: str | bytes) -> bool:
     data = text.encode() if isinstance(text, str) else text
     if path.is_file() and path.read_bytes() == data:
         return False
-    tmp = path.with_name(f".{path.name}.part")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise SiteWriteError(
             f"cannot write {path}: {e.strerror or e}; the page keeps its previous version"
         ) from None
-    except BaseException:  # Ctrl-C between the write and the rename
-        tmp.unlink(missing_ok=True)
-        raise
     return True
 
 
@@ -259,7 +231,7 @@ def _headline_chart(report: str, runs: Sequence[Run]) -> bytes | None:
     """PNG of small multiples of the headline metrics across dates; None when nothing to draw."""
     from quantbook import plotting
 
-    heads, fmts = _headline(report)
+    heads = _headline(runs)
     frame = pd.DataFrame(
         {key: [r.metrics().get(key) for r in runs] for key in heads},
         index=pd.to_datetime([r.as_of for r in runs]),
@@ -275,8 +247,8 @@ def _headline_chart(report: str, runs: Sequence[Run]) -> bytes | None:
         ax.plot(
             frame.index, frame[key].to_numpy(dtype=float), marker="o", markersize=3, linewidth=1.2
         )
-        ax.set_title(heads[key], fontsize=9, loc="left")
-        spec = fmts.get(key, "")
+        ax.set_title(heads[key].label, fontsize=9, loc="left")
+        spec = heads[key].fmt
         if spec.endswith("%"):
             digits = int(spec[1:-1]) if spec[1:-1].isdigit() else 2
             plotting.percent_axis(ax, decimals=max(digits - 1, 0))
@@ -288,7 +260,7 @@ def _headline_chart(report: str, runs: Sequence[Run]) -> bytes | None:
 
 def _archive(paths: BookPaths, report: str, runs: Sequence[Run]) -> tuple[str, bytes | None]:
     title = report_title(report, root=paths.root)
-    heads, fmts = _headline(report)
+    heads = _headline(runs)
     lines = [f"# {title}: archive\n\n"]
     if not runs:
         lines.append(
@@ -311,11 +283,11 @@ def _archive(paths: BookPaths, report: str, runs: Sequence[Run]) -> tuple[str, b
         )
     lines.append("## Runs\n\n")
     cols = list(heads)
-    header = "| As of | " + " | ".join(_cell(heads[c]) for c in cols) + " | Data |\n"
+    header = "| As of | " + " | ".join(_cell(heads[c].label) for c in cols) + " | Data |\n"
     lines.append(header + "|---" * (len(cols) + 2) + "|\n")
     for r in newest:
         m = r.metrics()
-        vals = " | ".join(_fmt(m.get(c), fmts.get(c, ",.4f")) for c in cols)
+        vals = " | ".join(_cell(format_value(m.get(c), heads[c].fmt)) for c in cols)
         src = f"{m.get('provenance.data', '?')} ({m.get('provenance.source', '?')})"
         lines.append(f"| [{r.as_of}]({r.as_of}.ipynb) | {vals} | {_cell(src)} |\n")
     return "".join(lines), chart

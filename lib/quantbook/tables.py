@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["NA", "Table", "format_frame", "table"]
+__all__ = [
+    "NA",
+    "Headline",
+    "Table",
+    "Text",
+    "format_frame",
+    "format_value",
+    "show_headline",
+    "table",
+]
 
 #: How missing values are shown.
 NA = "–"
@@ -42,7 +51,20 @@ DEFAULT_FLOAT = ".4f"
 DEFAULT_INT = ",d"
 
 
-def _fmt(value: object, spec: str) -> str:
+def format_value(value: object, spec: str) -> str:
+    """One value as shown in tables, headlines and the site's archive pages.
+
+    Notes
+    -----
+    Missing values (None, NaT, NaN, inf) print as :data:`NA`; dates as ``YYYY-MM-DD``; bools
+    as ``yes`` / ``no``; numbers with the format ``spec`` (an integer spec such as ``",d"``
+    rounds first); anything else as ``str``.
+
+    Examples
+    --------
+    >>> format_value(0.01234, ".2%"), format_value(1234.6, ",d"), format_value(None, ".2f")
+    ('1.23%', '1,235', '–')
+    """
     if value is None or value is pd.NaT:
         return NA
     if isinstance(value, (float, np.floating)) and not np.isfinite(value):
@@ -76,11 +98,37 @@ def format_frame(
             spec = DEFAULT_INT
         else:
             spec = default
-        out[col] = [_fmt(v, spec) for v in s.tolist()]
+        out[col] = [format_value(v, spec) for v in s.tolist()]
     res = pd.DataFrame(out, index=frame.index, columns=frame.columns)
     if isinstance(res.index, pd.DatetimeIndex):
         res.index = res.index.strftime("%Y-%m-%d")
     return res
+
+
+@dataclass(frozen=True)
+class Text:
+    """A paragraph of Markdown for a notebook output (plain text in terminals and nbval)."""
+
+    markdown: str
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+
+@dataclass(frozen=True)
+class Headline:
+    """How one headline metric is shown: its label and its format spec.
+
+    A report declares ``{metric key: Headline}`` in its spec
+    (:class:`quantbook.reports.contract.ReportSpec`); the run's metrics file carries the
+    declaration, and the site charts those metrics across dates on the report's archive page.
+    """
+
+    label: str
+    fmt: str = ",.4f"
 
 
 @dataclass
@@ -160,3 +208,19 @@ def table(
         labels=dict(labels or {}),
         transpose=transpose,
     )
+
+
+def show_headline(values: Mapping[str, object], headline: Mapping[str, Headline]) -> Table:
+    """The recorded headline metrics of a run as a two-column table (label, formatted value).
+
+    Parameters
+    ----------
+    values
+        The run's metrics (``{key: value}``); keys of ``headline`` not recorded are left out.
+    headline
+        ``{metric key: Headline}``, in display order.
+    """
+    labels = [h.label for k, h in headline.items() if k in values]
+    shown = [format_value(values[k], h.fmt) for k, h in headline.items() if k in values]
+    frame = pd.DataFrame({"value": shown}, index=pd.Index(labels, name="metric"))
+    return table(frame, title="Headline metrics", labels={"value": "Value"})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from quantbook.data.calendar import xshg_coverage
-from quantbook.data.schema import table
+from quantbook.data.schema import table_spec
 from quantbook.data.store import Store, read_parquet
 
 
@@ -35,7 +35,7 @@ def table_summary(store: Store) -> pd.DataFrame:
     """
     rows = []
     for name in store.tables():
-        spec = table(name)
+        spec = table_spec(name)
         path = store.path / f"{name}.parquet"
         cols = [c for c in ("code", spec.date_column) if c is not None and c in spec.column_names]
         df = read_parquet(path, store=store.name, columns=cols or None)

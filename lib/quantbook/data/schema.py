@@ -362,7 +362,7 @@ def minute_times() -> list[str]:
     return out
 
 
-def table(name: str) -> TableSpec:
+def table_spec(name: str) -> TableSpec:
     """Return the spec of table ``name``; raises a KeyError naming the known tables."""
     try:
         return TABLES[name]

@@ -45,8 +45,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quantbook.data.atomic import atomic_replace_dir
 from quantbook.data.calendar import DateLike, TradingCalendar, calendar_record, outside_coverage
-from quantbook.data.schema import TABLES, TableSpec, table
+from quantbook.data.schema import TABLES, TableSpec, table_spec
 from quantbook.data.validate import Finding, coerce, findings_frame, validate_table
 from quantbook.errors import QuantbookError
 
@@ -171,6 +172,10 @@ def list_stores(root: Path | None = None) -> list[str]:
     )
 
 
+#: Store fingerprints of this process by (folder, the files' (name, size, mtime_ns)).
+_FINGERPRINTS: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -272,14 +277,33 @@ class Store:
         """SHA-256 over the table files' names and contents (16 hex digits), for provenance.
 
         Files under ``cache/`` (derived results) are not part of the data and are left out.
+
+        Notes
+        -----
+        Memoized in the process per (store folder, every file's (name, size, mtime_ns)): a
+        second call costs one ``stat`` per file, not a hash of its content; a file written,
+        added or removed since changes the signature and the files are hashed again.
         """
+        files = [
+            p
+            for p in sorted(self.path.rglob("*.parquet"))
+            if p.relative_to(self.path).parts[0] != CACHE_DIR  # derived results, not data
+        ]
+        signature = []
+        for p in files:
+            st = p.stat()
+            signature.append((p.relative_to(self.path).as_posix(), st.st_size, st.st_mtime_ns))
+        memo_key = (str(self.path.resolve()), tuple(signature))
+        known = _FINGERPRINTS.get(memo_key)
+        if known is not None:
+            return known
         h = hashlib.sha256()
-        for p in sorted(self.path.rglob("*.parquet")):
-            if p.relative_to(self.path).parts[0] == CACHE_DIR:  # derived results, not data
-                continue
-            h.update(p.relative_to(self.path).as_posix().encode())
+        for p, (rel, _, _) in zip(files, signature, strict=True):
+            h.update(rel.encode())
             h.update(_file_sha256(p).encode())
-        return h.hexdigest()[:16]
+        value = h.hexdigest()[:16]
+        _FINGERPRINTS[memo_key] = value
+        return value
 
     def read_extra(self, relpath: str) -> pd.DataFrame:
         """Read a source-specific table written with :meth:`StoreWriter.write_extra`."""
@@ -319,7 +343,7 @@ class Store:
         columns
             Columns to return (default: all).
         """
-        spec = table(table_name)
+        spec = table_spec(table_name)
         if table_name == "minute_bars" and "minute_bars" not in self.meta.get("tables", {}):
             return self.minute_bars(self.calendar().range(start, end), codes=codes, columns=columns)
         self.require(table_name)
@@ -669,7 +693,7 @@ class StoreWriter:
 
         Optional columns absent from ``df`` are recorded as unavailable. Returns the coerced frame.
         """
-        spec: TableSpec = table(table_name)
+        spec: TableSpec = table_spec(table_name)
         missing_optional = [
             c.name for c in spec.columns if not c.required and c.name not in df.columns
         ]
@@ -734,14 +758,8 @@ class StoreWriter:
         )
         check_target(self.name, source=self.source, replace=self.replace, root=self.root)
         (self.tmp / WRITER_MARKER).unlink()
-        old = None
-        if self.final.exists():
-            old = self.root / f".{self.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(self.final, old)
-        os.rename(self.tmp, self.final)
+        atomic_replace_dir(self.tmp, self.final)
         self._committed = True
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
         return Store(self.final)
 
 
@@ -788,7 +806,7 @@ def revalidate_store(store: Store) -> pd.DataFrame:
     context = store_context(store)
     findings: list[Finding] = []
     for name in store.tables():
-        spec = table(name)
+        spec = table_spec(name)
         data = coerce(spec, read_parquet(store.path / f"{name}.parquet", store=store.name))
         findings.extend(validate_table(spec, data, context=context))
     return findings_frame(findings)

@@ -58,15 +58,14 @@ from quantbook.data.calendar import (
     data_session_problems,
     xshg_coverage,
 )
-from quantbook.data.codes import board_of
-from quantbook.data.schema import (
-    BOARD_LIMITS,
-    CHINEXT_REFORM_DATE,
-    MINUTES_PER_DAY,
-    ST_LIMIT,
-    TableSpec,
-    table,
+from quantbook.data.market_rules import (
+    BOARDS,
+    board_index,
+    boards_for,
+    limit_fraction,
+    limit_prices,
 )
+from quantbook.data.schema import MINUTES_PER_DAY, TableSpec
 from quantbook.data.vocabulary import SW_L1
 
 #: How many offending rows an error message shows.
@@ -268,8 +267,10 @@ NEW_LISTING_DAYS = 5
 #: Relative tolerance of the amount / volume rule, and its absolute floor (one 0.01 tick).
 VWAP_REL_TOL = 0.005
 VWAP_ABS_TOL = 0.01
-#: Absolute tolerance of the price-limit rule (prices are quoted to 0.01).
-LIMIT_TOL = 1e-6
+#: Absolute tolerance of the price-limit validation rule, a close against the limit prices
+#: recomputed from ``prev_close`` (float noise only; the at-limit test of a close against a
+#: recorded limit price is :data:`quantbook.data.market_rules.LIMIT_TOL`).
+RECORDED_LIMIT_TOL = 1e-6
 #: Relative tolerance of the OHLC ordering rule (float noise from unit conversions).
 OHLC_REL_TOL = 1e-9
 
@@ -289,8 +290,6 @@ OUTLIER_SOFT = 5.0
 PRICE_COLUMNS = ("open", "high", "low", "close", "prev_close")
 NONNEGATIVE_COLUMNS = ("volume", "amount", "num_trades", "float_shares", "total_shares")
 ST_VALUES = ("ST", "*ST")
-BOARDS = tuple(BOARD_LIMITS)
-_BOARD_INDEX = {b: i for i, b in enumerate(BOARDS)}
 
 
 class RuleContext:
@@ -970,107 +969,6 @@ def check_calendar_gaps(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> 
 
 
 # -- price limits ----------------------------------------------------------------------------------
-def limit_fraction(board: np.ndarray, dates: np.ndarray, is_st: np.ndarray) -> np.ndarray:
-    """Daily price-limit fraction per row (SPEC §0).
-
-    Parameters
-    ----------
-    board
-        Board per row: the strings ``main``, ``chinext``, ``star``, ``bse``, or their integer
-        positions in :data:`BOARDS` (faster on millions of rows).
-    dates
-        ``datetime64`` trading day per row.
-    is_st
-        Whether the stock is under special treatment on that day.
-
-    Returns
-    -------
-    numpy.ndarray
-        The fraction: main 0.10, ChiNext 0.20 (0.10 before 2020-08-24), STAR 0.20, BSE 0.30;
-        ST stocks 0.05 on the main board (and on ChiNext before its reform).
-
-    Notes
-    -----
-    The ST limit of 5 % applies where the exchanges apply it: ST stocks on ChiNext (after the
-    reform), STAR and the BSE keep their board's limit.
-    """
-    idx = board_index(board)
-    frac = np.array([BOARD_LIMITS[b] for b in BOARDS])[idx]
-    before_reform = np.asarray(dates, dtype="datetime64[ns]") < np.datetime64(
-        CHINEXT_REFORM_DATE, "ns"
-    )
-    chinext_old = (idx == _BOARD_INDEX["chinext"]) & before_reform
-    frac = np.where(chinext_old, BOARD_LIMITS["main"], frac)
-    st_tight = np.asarray(is_st, dtype=bool) & ((idx == _BOARD_INDEX["main"]) | chinext_old)
-    return np.where(st_tight, ST_LIMIT, frac)
-
-
-def board_index(board: np.ndarray | pd.Series) -> np.ndarray:
-    """Integer positions in :data:`BOARDS` of board names (integers pass through).
-
-    Parameters
-    ----------
-    board
-        Board names or positions.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``int64`` positions.
-
-    Raises
-    ------
-    ValueError
-        Naming unknown boards.
-    """
-    arr = np.asarray(board)
-    if np.issubdtype(arr.dtype, np.integer):
-        if arr.size and (arr.min() < 0 or arr.max() >= len(BOARDS)):
-            raise ValueError(f"board positions must lie in 0..{len(BOARDS) - 1}")
-        return arr.astype(np.int64)
-    codes, uniques = pd.factorize(arr.astype(object))
-    lookup = np.array([_BOARD_INDEX.get(str(u), -1) for u in uniques], dtype=np.int64)
-    if (lookup < 0).any():
-        unknown = sorted(str(u) for u in np.asarray(uniques)[lookup < 0])
-        raise ValueError(f"unknown board(s) {unknown}; expected one of {BOARDS}")
-    return lookup[codes]
-
-
-def round_price(x: np.ndarray) -> np.ndarray:
-    """Round prices half up to 0.01 CNY, as the exchanges round limit prices.
-
-    Parameters
-    ----------
-    x
-        Prices.
-
-    Returns
-    -------
-    numpy.ndarray
-        Rounded prices (NaN stays NaN).
-    """
-    return np.floor(np.asarray(x, dtype=np.float64) * 100.0 + 0.5 + 1e-7) / 100.0
-
-
-def limit_prices(prev_close: np.ndarray, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Upper and lower limit prices from the previous close, rounded to 0.01.
-
-    Parameters
-    ----------
-    prev_close
-        The exchange reference previous close.
-    fraction
-        The limit fraction per row (:func:`limit_fraction`).
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        ``(limit_up, limit_down)``.
-    """
-    pc = np.asarray(prev_close, dtype=np.float64)
-    return round_price(pc * (1.0 + fraction)), round_price(pc * (1.0 - fraction))
-
-
 def in_spells(
     codes: pd.Series,
     dates: pd.Series,
@@ -1144,7 +1042,7 @@ def check_price_limits(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> l
     if not len(df):
         return []
     code_idx, uniques = ctx.code_index()
-    board = board_index(_boards_for(uniques, ctx.get_frame("instruments")))[code_idx]
+    board = board_index(boards_for(uniques, ctx.get_frame("instruments")))[code_idx]
     dates = df["date"]
     is_st = in_spells(df["code"], dates, ctx.get_frame("st_status"), factorized=(code_idx, uniques))
     frac = limit_fraction(board, dates.to_numpy(), is_st)
@@ -1153,7 +1051,7 @@ def check_price_limits(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> l
     with np.errstate(invalid="ignore"):
         up = np.fmax(up, pc * (1 + frac))
         down = np.fmin(down, pc * (1 - frac))
-        beyond = (close > up + LIMIT_TOL) | (close < down - LIMIT_TOL)
+        beyond = (close > up + RECORDED_LIMIT_TOL) | (close < down - RECORDED_LIMIT_TOL)
     new = ctx.positions() - _listing_positions(df, ctx)[code_idx] < NEW_LISTING_DAYS
     bad = beyond & ~new & ~ctx.suspended() & (pc > 0)
     return _soft(
@@ -1166,17 +1064,6 @@ def check_price_limits(spec: TableSpec, df: pd.DataFrame, ctx: RuleContext) -> l
         ctx,
         ("prev_close", "close"),
     )
-
-
-def _boards_for(codes: pd.Index, instruments: pd.DataFrame | None) -> np.ndarray:
-    """Board per distinct code: the instruments table's where known, else from the code."""
-    inferred = board_of(pd.Series(codes.astype(str), dtype="str")).to_numpy(dtype=object)
-    if instruments is None or "board" not in instruments.columns:
-        return inferred
-    known = instruments.set_index("code")["board"]
-    known = known[~known.index.duplicated()]
-    given = known.reindex(codes).to_numpy(dtype=object)
-    return np.where(pd.isna(given), inferred, given)
 
 
 def _listing_positions(df: pd.DataFrame, ctx: RuleContext) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Factor and portfolio evaluation: IC / rank IC / ICIR, quantile groups, long-short,
-turnover, drawdown and portfolio statistics; re-exports the cross-sectional preprocessing.
+turnover, drawdown and portfolio statistics, one factor evaluation (:func:`evaluate_factor`,
+:func:`compare`) and one vocabulary of statistics (:data:`STATISTICS`); re-exports the
+cross-sectional preprocessing.
 
 Canonical shapes: wide ``date x code`` frames for factor values, forward returns and masks,
 labelled by the formation (rebalance) date ``t``; the forward return on row ``t`` is the
@@ -22,6 +24,7 @@ from quantbook.evaluation.exceptions import (
     MissingPeriodsWarning,
     TooFewStocksWarning,
 )
+from quantbook.evaluation.factor import FactorEvaluation, compare, evaluate_factor
 from quantbook.evaluation.groups import (
     GroupReturns,
     assign_groups,
@@ -47,11 +50,19 @@ from quantbook.evaluation.stats import (
     excess_return,
     long_short_ir,
     max_drawdown,
+    mean_t_stat,
     net_value,
     one_side_turnover,
     portfolio_stats,
     sharpe_ratio,
     win_rate,
+)
+from quantbook.evaluation.vocabulary import (
+    STATISTICS,
+    Statistic,
+    UnknownStatisticError,
+    statistic_formats,
+    statistic_labels,
 )
 from quantbook.preprocess import (
     cap_weighted_zscore,
@@ -65,17 +76,23 @@ from quantbook.preprocess import (
 
 __all__ = [
     "ICIR",
+    "STATISTICS",
     "DegenerateCrossSectionWarning",
     "Drawdown",
+    "FactorEvaluation",
     "GroupReturns",
     "ICSummary",
     "MissingPeriodsWarning",
     "PortfolioStats",
+    "Statistic",
     "TooFewStocksWarning",
+    "UnknownStatisticError",
     "annualized_return",
     "annualized_volatility",
     "assign_groups",
     "cap_weighted_zscore",
+    "compare",
+    "evaluate_factor",
     "excess_return",
     "forward_returns",
     "group_returns",
@@ -86,6 +103,7 @@ __all__ = [
     "long_short_ir",
     "long_short_returns",
     "max_drawdown",
+    "mean_t_stat",
     "net_value",
     "neutralize",
     "one_side_turnover",
@@ -94,6 +112,8 @@ __all__ = [
     "rank_ic_series",
     "rolling_icir",
     "sharpe_ratio",
+    "statistic_formats",
+    "statistic_labels",
     "win_rate",
     "winsorize",
     "winsorize_mad",

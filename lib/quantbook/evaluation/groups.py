@@ -219,9 +219,11 @@ class GroupReturns:
     def to_frame(self, *, periods_per_year: int = 12) -> pd.DataFrame:
         """Per-group (and long-short) table of period and annualized statistics.
 
-        Columns: mean period return, compounded annualized return, annualized volatility,
-        win rate, mean one-side turnover, mean number of stocks, periods; rows: groups
-        ``1..n`` and ``"long-short"`` (turnover and count: NaN).
+        Columns (keys of :data:`quantbook.evaluation.STATISTICS`): ``mean_return`` (mean
+        period return), ``annual_return`` (compounded), ``annual_volatility``, ``win_rate``,
+        ``latest_return`` (the last finite period), ``mean_turnover`` (one side),
+        ``mean_stocks``, ``return_periods``; rows: groups ``1..n`` and ``"long-short"``
+        (turnover and stocks: NaN). Each row uses its own finite periods.
         """
         rows = {}
         series = {g: self.returns[g] for g in self.returns.columns}
@@ -230,17 +232,18 @@ class GroupReturns:
             clean = r.dropna()
             in_groups = key != "long-short"
             rows[key] = {
-                "mean return": float(clean.mean()) if len(clean) else math.nan,
-                "annualized return": annualized_return(clean, periods_per_year=periods_per_year),
-                "annualized volatility": annualized_volatility(
+                "mean_return": float(clean.mean()) if len(clean) else math.nan,
+                "annual_return": annualized_return(clean, periods_per_year=periods_per_year),
+                "annual_volatility": annualized_volatility(
                     clean, periods_per_year=periods_per_year
                 ),
-                "win rate": win_rate(clean),
-                "mean turnover": float(self.turnover[key].mean()) if in_groups else math.nan,
-                "mean count": float(self.counts[key][clean.index].mean())
+                "win_rate": win_rate(clean),
+                "latest_return": float(clean.iloc[-1]) if len(clean) else math.nan,
+                "mean_turnover": float(self.turnover[key].mean()) if in_groups else math.nan,
+                "mean_stocks": float(self.counts[key][clean.index].mean())
                 if in_groups
                 else math.nan,
-                "periods": len(clean),
+                "return_periods": len(clean),
             }
         out = pd.DataFrame.from_dict(rows, orient="index")
         out.index.name = "group"

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from quantbook.evaluation._panel import evaluation_sample, warn_dates
+from quantbook.evaluation.stats import mean_t_stat
 from quantbook.preprocess import DegenerateCrossSectionWarning, TooFewStocksWarning
 
 __all__ = [
@@ -387,7 +388,8 @@ def ic_summary(
     Notes
     -----
     :math:`t = \\overline{IC} \\sqrt{n} / s_{IC}`, i.e. the non-annualized ICIR times
-    :math:`\\sqrt{n}`.
+    :math:`\\sqrt{n}` (:func:`quantbook.evaluation.stats.mean_t_stat`: NaN with fewer than 2
+    periods or a zero standard deviation).
 
     Examples
     --------
@@ -399,14 +401,13 @@ def ic_summary(
     n = len(x)
     mean = float(x.mean()) if n else math.nan
     sd = float(x.std(ddof=1)) if n > 1 else math.nan
-    t = mean / sd * math.sqrt(n) if sd > 0 else math.nan
     label = name if name is not None else (str(ic.name) if ic.name is not None else "IC")
     return ICSummary(
         name=label,
         mean=mean,
         std=sd,
         icir=icir(x, annualize=annualize, periods_per_year=periods_per_year),
-        t_stat=t,
+        t_stat=mean_t_stat(x),
         share_positive=float((x > 0).mean()) if n else math.nan,
         n_periods=n,
         start=x.index[0] if n else None,

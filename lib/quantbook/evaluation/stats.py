@@ -20,6 +20,7 @@ __all__ = [
     "excess_return",
     "long_short_ir",
     "max_drawdown",
+    "mean_t_stat",
     "net_value",
     "one_side_turnover",
     "portfolio_stats",
@@ -203,6 +204,34 @@ def long_short_ir(long_short: pd.Series, *, periods_per_year: int = 12) -> float
         return math.nan
     sd = float(r.std(ddof=1))
     return float(r.mean()) / sd * math.sqrt(periods_per_year) if sd > 0 else math.nan
+
+
+def mean_t_stat(values: pd.Series) -> float:
+    """t-statistic of the mean of a per-period series (an IC, a factor return).
+
+    Parameters
+    ----------
+    values
+        One value per period; NaN periods are dropped.
+
+    Returns
+    -------
+    float
+        :math:`t = \\bar x \\sqrt{n} / s_x` with the sample standard deviation
+        (ddof = 1), as the one-sample t-test of statsmodels / scipy against 0; NaN with fewer
+        than 2 periods or a zero standard deviation.
+
+    Examples
+    --------
+    >>> round(mean_t_stat(pd.Series([0.1, 0.3, -0.1, 0.1])), 6)
+    1.224745
+    >>> mean_t_stat(pd.Series([0.1])), mean_t_stat(pd.Series([0.1, 0.1]))
+    (nan, nan)
+    """
+    x = pd.Series(values, dtype=float).dropna()
+    n = len(x)
+    sd = float(x.std(ddof=1)) if n > 1 else math.nan
+    return float(x.mean()) / sd * math.sqrt(n) if sd > 0 else math.nan
 
 
 def win_rate(returns: pd.Series) -> float:

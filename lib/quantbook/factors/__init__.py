@@ -1,4 +1,4 @@
-"""Factor definitions (behavior factors, the GAN+GRU factor) and their on-disk cache.
+"""Factor definitions (behavior factors, the GAN+GRU factor).
 
 The cross-sectional preprocessing (winsorize, standardize, neutralize) lives one layer down in
 :mod:`quantbook.preprocess`.

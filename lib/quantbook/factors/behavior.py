@@ -7,9 +7,9 @@ Three layers:
   :func:`ideal_reversal_values`, :func:`smart_money_values`, :func:`apm_statistic` with
   :func:`apm_residual`, :func:`ideal_amplitude_values`;
 - :func:`factor_status`: which factors a store can provide, and why not;
-- one date: :func:`load_inputs` (read the store up to the date into arrays) and
+- one date: :func:`load_behavior_inputs` (read the store up to the date into arrays) and
   :func:`factors_from_inputs` (run the kernels), together :func:`compute_factors`;
-- many dates: :func:`factor_history`, with the cache of :mod:`quantbook.factors.cache` (only
+- many dates: :func:`factor_history`, with the store's cache (:mod:`quantbook.data.cache`; only
   dates not cached for this data, code and parameters are computed).
 
 The composite (industry-wise standardization, ICIR weights, neutralization) is in
@@ -38,23 +38,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
 
+from quantbook.data import market_rules
+from quantbook.data import panel as daily_panel
+from quantbook.data.cache import Cache, code_version
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import DailyPanel, load_daily_panel
 from quantbook.data.store import Store
 from quantbook.factors import behavior_data
 from quantbook.factors.behavior_data import (
-    DailyPanel,
     IndexSessionReturns,
     MinuteCube,
     index_session_returns,
-    load_daily_panel,
     load_minute_cube,
 )
-from quantbook.factors.cache import FactorCache, data_fingerprint, source_hash
 
 __all__ = [
     "FACTORS",
@@ -66,14 +70,14 @@ __all__ = [
     "FactorStatus",
     "apm_residual",
     "apm_statistic",
-    "code_version",
+    "behavior_version",
     "compute_factors",
     "factor_history",
     "factor_status",
     "factors_from_inputs",
     "ideal_amplitude_values",
     "ideal_reversal_values",
-    "load_inputs",
+    "load_behavior_inputs",
     "smart_money_values",
 ]
 
@@ -691,10 +695,67 @@ def _smart_money_from_cube(panel: DailyPanel, cube: MinuteCube, p: BehaviorParam
     return out
 
 
-def code_version(params: BehaviorParams) -> str:
-    """Version of the factor values: a hash of the computing modules' source and the parameters."""
-    here = Path(__file__)
-    return source_hash(here, Path(behavior_data.__file__), extra=params.key())
+def behavior_version(params: BehaviorParams) -> str:
+    """Version of the factor values: the computing modules' source and the parameters.
+
+    :func:`quantbook.data.cache.code_version` of this module and
+    :mod:`~quantbook.factors.behavior_data`, :mod:`~quantbook.data.panel` and
+    :mod:`~quantbook.data.market_rules` with ``{"params": params.key()}``.
+    """
+    return code_version(
+        [
+            Path(__file__),
+            Path(behavior_data.__file__),
+            Path(daily_panel.__file__),
+            Path(market_rules.__file__),
+        ],
+        {"params": params.key()},
+    )
+
+
+#: The file type of a cached (factor, date): an Arrow IPC table ``(code, value)`` whose schema
+#: metadata repeats its key (a file moved under another key is never served).
+VALUES_EXT = "arrow"
+
+
+def _values_config(factor: str, date: DateLike) -> dict[str, str]:
+    return {"factor": factor, "date": f"{pd.Timestamp(date):%Y-%m-%d}"}
+
+
+def read_cached_values(cache: Cache, factor: str, date: DateLike) -> pd.Series | None:
+    """The cached values of one (factor, date) (``code -> value``, named ``factor``), or None."""
+    config = _values_config(factor, date)
+    meta = {k.encode(): v.encode() for k, v in {**config, "key": cache.key(config)}.items()}
+    tab = cache.read(config, VALUES_EXT, feather.read_table, errors=(pa.ArrowInvalid,))
+    if tab is None:
+        return None
+    found = tab.schema.metadata or {}
+    if any(found.get(k) != v for k, v in meta.items()):
+        cache.hits -= 1
+        cache.misses += 1
+        return None
+    codes = tab.column("code").to_pylist()
+    values = tab.column("value").to_numpy(zero_copy_only=False).astype(float)
+    return pd.Series(values, index=pd.Index(codes, dtype=object, name="code"), name=factor)
+
+
+def write_cached_values(
+    cache: Cache, factor: str, date: DateLike, values: pd.Series
+) -> Path | None:
+    """Write the values of one (factor, date) to ``cache`` (None, with a warning, on failure)."""
+    config = _values_config(factor, date)
+    meta = {k.encode(): v.encode() for k, v in {**config, "key": cache.key(config)}.items()}
+    tab = pa.table(
+        {
+            "code": pa.array([str(c) for c in values.index], pa.string()),
+            "value": pa.array(np.asarray(values, dtype=float)),
+        }
+    ).replace_schema_metadata(meta)
+    return cache.write(
+        config,
+        VALUES_EXT,
+        lambda tmp: feather.write_feather(tab, str(tmp), compression="zstd"),
+    )
 
 
 def _check_names(factors: Iterable[str] | None) -> list[str]:
@@ -747,7 +808,7 @@ class BehaviorInputs:
         return [n for n, s in self.status.items() if s.available]
 
 
-def load_inputs(
+def load_behavior_inputs(
     store: Store,
     as_of: DateLike,
     *,
@@ -820,7 +881,7 @@ def compute_factors(
 ) -> FactorHistory:
     """The behaviour factors of every stock at one date, from data up to that date.
 
-    :func:`load_inputs` followed by :func:`factors_from_inputs`, without the cache.
+    :func:`load_behavior_inputs` followed by :func:`factors_from_inputs`, without the cache.
 
     Parameters
     ----------
@@ -838,7 +899,7 @@ def compute_factors(
     FactorHistory
         With one date; ``.at(as_of)`` gives the ``code x factor`` frame.
     """
-    inputs = load_inputs(store, as_of, factors=factors, params=params)
+    inputs = load_behavior_inputs(store, as_of, factors=factors, params=params)
     frame = factors_from_inputs(inputs)
     dates = pd.DatetimeIndex([inputs.as_of], name="date")
     names = [str(n) for n in frame.columns]
@@ -952,7 +1013,7 @@ def factor_history(
     *,
     factors: Iterable[str] | None = None,
     params: BehaviorParams | None = None,
-    cache: bool | FactorCache = True,
+    cache: bool | Cache = True,
     progress: bool = False,
 ) -> FactorHistory:
     """Behaviour factors at many dates, computing only what the cache does not hold.
@@ -969,9 +1030,9 @@ def factor_history(
     params
         Windows and thresholds (default :class:`BehaviorParams`).
     cache
-        True (default): use :class:`~quantbook.factors.cache.FactorCache` under the store,
-        keyed by the store's data fingerprint, the factor, :func:`code_version` and the date;
-        False: compute everything; or a cache object.
+        True (default): use the store's :class:`~quantbook.data.cache.Cache` ``behavior``,
+        keyed by the store's data fingerprint, :func:`behavior_version` and the (factor,
+        date); False: compute everything; or a cache object.
     progress
         Show a progress bar (tqdm) over the dates being computed.
 
@@ -985,14 +1046,9 @@ def factor_history(
     day_index = pd.DatetimeIndex(sorted({pd.Timestamp(d) for d in dates}), name="date")
     status = {n: s for n, s in factor_status(store, params=p).items() if n in names}
     todo = [n for n in names if status[n].available]
-    fc: FactorCache | None
+    fc: Cache | None
     if cache is True:
-        fc = FactorCache.for_store(
-            store,
-            namespace="behavior",
-            version=code_version(p),
-            fingerprint=data_fingerprint(store),
-        )
+        fc = Cache.for_store(store, "behavior", version=behavior_version(p))
     elif cache is False:
         fc = None
     else:
@@ -1001,7 +1057,7 @@ def factor_history(
     missing: dict[str, list[pd.Timestamp]] = {n: [] for n in todo}
     for n in todo:
         for d in day_index:
-            hit = fc.get(n, d) if fc is not None else None
+            hit = read_cached_values(fc, n, d) if fc is not None else None
             if hit is None:
                 missing[n].append(d)
             else:
@@ -1022,7 +1078,7 @@ def factor_history(
         for d in need:
             key = tuple(n for n in todo if d in set(missing[n]))
             groups.setdefault(key, []).append(d)
-        put = fc.put if fc is not None else None
+        put = partial(write_cached_values, fc) if fc is not None else None
         for key, ds in groups.items():
             vals, src = _compute(store, panel, ds, key, p, bar, put)
             source = src or source

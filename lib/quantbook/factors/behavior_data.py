@@ -1,13 +1,13 @@
 """Inputs of the behaviour factors as wide arrays, read from a store up to an as-of date.
 
-- :class:`DailyPanel` / :func:`load_daily_panel`: daily bars as ``date x code`` arrays;
+The daily bars come from :func:`quantbook.data.panel.load_daily_panel`; this module adds:
+
 - :class:`MinuteCube` / :func:`load_minute_cube`: one-minute bars as ``code x day x minute``
   arrays (regenerated on demand by synthetic stores);
 - :class:`IndexSessionReturns` / :func:`index_session_returns`: an index's overnight and
   afternoon returns, with its 11:30 level built from the members' 11:30 prices;
 - :class:`MonthlyPanel` / :func:`load_monthly_panel`: what a monthly evaluation needs at each
-  rebalance date: the universe, tradability, forward returns, industry, float cap and pools;
-- :func:`spell_mask`, :func:`spell_labels`: point-in-time spell tables on a date grid.
+  rebalance date: the universe, tradability, forward returns, industry, float cap and pools.
 
 Nothing here reads a row dated after the ``end`` it is given.
 """
@@ -17,197 +17,28 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import DailyPanel, load_daily_panel, spells_on
 from quantbook.data.schema import MINUTES_PER_DAY
 from quantbook.data.store import Store
+from quantbook.data.universe import UniverseRules
 from quantbook.evaluation.returns import forward_returns
 
 __all__ = [
-    "DAILY_FIELDS",
     "DEFAULT_POOLS",
-    "LIMIT_TOL",
-    "DailyPanel",
     "IndexSessionReturns",
     "MinuteCube",
     "MonthlyPanel",
     "PoolSpec",
+    "TRADABLE_AT_CLOSE",
     "index_session_returns",
-    "load_daily_panel",
     "load_minute_cube",
     "load_monthly_panel",
-    "spell_labels",
-    "spell_mask",
 ]
-
-#: Daily-bar columns the behaviour factors use (optional ones are skipped when unavailable).
-DAILY_FIELDS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "prev_close",
-    "amount",
-    "num_trades",
-    "price_1130",
-    "float_shares",
-    "total_shares",
-    "adj_factor",
-    "is_suspended",
-    "limit_up",
-    "limit_down",
-)
-
-#: A close within half a cent of a limit price is "at the limit" (prices are quoted in cents).
-LIMIT_TOL = 0.005
-
-
-# -- daily panel ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DailyPanel:
-    """Daily bars of many stocks as aligned ``date x code`` arrays.
-
-    Attributes
-    ----------
-    dates
-        Trading days (rows), ascending.
-    codes
-        Stock codes (columns), sorted.
-    fields
-        ``{column: (T, N) float array}``; NaN where a stock has no row. ``is_suspended`` is
-        stored as a float (1.0 / 0.0, NaN without a row).
-    present
-        ``(T, N)`` bool: the stock has a row that day (listed).
-    """
-
-    dates: pd.DatetimeIndex
-    codes: pd.Index
-    fields: Mapping[str, np.ndarray]
-    present: np.ndarray
-
-    def has(self, name: str) -> bool:
-        """Whether the column was read (available in the store)."""
-        return name in self.fields
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.fields[name]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (len(self.dates), len(self.codes))
-
-    @cached_property
-    def trading(self) -> np.ndarray:
-        """``(T, N)`` bool: listed and not suspended."""
-        return self.present & (self.fields["is_suspended"] != 1.0)
-
-    @cached_property
-    def adj_close(self) -> np.ndarray:
-        """Back-adjusted close, ``close * adj_factor``."""
-        return self.fields["close"] * self.fields["adj_factor"]
-
-    @cached_property
-    def daily_return(self) -> np.ndarray:
-        """Total daily return ``close / prev_close - 1``."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self.fields["close"] / self.fields["prev_close"] - 1.0
-
-    @cached_property
-    def limit_up_close(self) -> np.ndarray:
-        """``(T, N)`` bool: traded and closed at the upper price limit."""
-        lu = self.fields["limit_up"]
-        with np.errstate(invalid="ignore"):
-            return self.trading & np.isfinite(lu) & (self.fields["close"] >= lu - LIMIT_TOL)
-
-    @cached_property
-    def one_price_limit(self) -> np.ndarray:
-        """``(T, N)`` bool: traded at one price all day (high = low), at a price limit."""
-        f = self.fields
-        with np.errstate(invalid="ignore"):
-            at_up = np.isfinite(f["limit_up"]) & (f["close"] >= f["limit_up"] - LIMIT_TOL)
-            at_down = np.isfinite(f["limit_down"]) & (f["close"] <= f["limit_down"] + LIMIT_TOL)
-            return self.trading & (f["high"] <= f["low"]) & (at_up | at_down)
-
-    def cap_shares(self) -> np.ndarray:
-        """Float shares where available, else total shares, else NaN."""
-        for name in ("float_shares", "total_shares"):
-            if name in self.fields:
-                return self.fields[name]
-        return np.full(self.shape, np.nan)
-
-    def position(self, date: DateLike) -> int:
-        """Row of ``date`` (a trading day of the panel)."""
-        i = int(self.dates.get_indexer(pd.DatetimeIndex([pd.Timestamp(date)]))[0])
-        if i < 0:
-            raise KeyError(f"{pd.Timestamp(date):%Y-%m-%d} is not a day of the panel")
-        return i
-
-    def frame(self, name: str, *, rows: Sequence[int] | slice | None = None) -> pd.DataFrame:
-        """One field as a ``date x code`` frame (optionally only some rows)."""
-        values = self.fields[name] if rows is None else self.fields[name][rows]
-        index = self.dates if rows is None else self.dates[rows]
-        return pd.DataFrame(values, index=index, columns=self.codes)
-
-
-def _available_columns(store: Store, wanted: Iterable[str]) -> list[str]:
-    return [c for c in wanted if store.has("daily_bars", c)]
-
-
-def load_daily_panel(
-    store: Store,
-    *,
-    end: DateLike,
-    start: DateLike | None = None,
-    codes: Iterable[str] | None = None,
-    fields: Sequence[str] = DAILY_FIELDS,
-) -> DailyPanel:
-    """Read daily bars in ``[start, end]`` into a :class:`DailyPanel`.
-
-    Parameters
-    ----------
-    store
-        An open store.
-    end, start
-        Inclusive date bounds (``start`` None: the store's first day).
-    codes
-        Only these stocks (default: every stock with a row in the range).
-    fields
-        Columns to read; optional columns the store lacks are skipped (see
-        :meth:`DailyPanel.has`).
-
-    Returns
-    -------
-    DailyPanel
-        Rows: the store's trading days in the range; columns: the codes, sorted.
-    """
-    cols = _available_columns(store, fields)
-    for required in ("close", "is_suspended"):
-        if required not in cols:
-            cols.append(required)
-    df = store.read(
-        "daily_bars", start=start, end=end, codes=codes, columns=["date", "code", *cols]
-    )
-    dates = store.calendar().range(start, end)
-    code_index = pd.Index(sorted(pd.unique(df["code"].astype(str))), dtype=object, name="code")
-    ti = dates.get_indexer(pd.DatetimeIndex(df["date"]))
-    ci = code_index.get_indexer(df["code"].astype(str))
-    if (ti < 0).any():
-        raise ValueError(f"store {store.name!r}: daily_bars has rows on non-trading days")
-    shape = (len(dates), len(code_index))
-    present = np.zeros(shape, dtype=bool)
-    present[ti, ci] = True
-    out: dict[str, np.ndarray] = {}
-    for c in cols:
-        arr = np.full(shape, np.nan)
-        arr[ti, ci] = df[c].to_numpy(dtype=float, na_value=np.nan)
-        out[c] = arr
-    return DailyPanel(
-        dates=pd.DatetimeIndex(dates, name="date"), codes=code_index, fields=out, present=present
-    )
 
 
 # -- minute bars ---------------------------------------------------------------------------------
@@ -309,53 +140,6 @@ def load_minute_cube(
     return MinuteCube(days=day_index, codes=codes, **arrays)
 
 
-# -- spells on a grid ----------------------------------------------------------------------------
-def spell_mask(
-    spells: pd.DataFrame, dates: pd.DatetimeIndex, codes: pd.Index, *, code_column: str = "code"
-) -> np.ndarray:
-    """``(T, N)`` bool: a spell ``[start, end)`` of the stock is in force on the date.
-
-    Examples
-    --------
-    >>> sp = pd.DataFrame({"code": ["A"], "start": pd.to_datetime(["2024-01-02"]), "end": [pd.NaT]})
-    >>> d = pd.DatetimeIndex(["2024-01-01", "2024-01-02"])
-    >>> spell_mask(sp, d, pd.Index(["A", "B"])).tolist()
-    [[False, False], [True, False]]
-    """
-    shape = (len(dates), len(codes))
-    if spells.empty or not len(codes) or not len(dates):
-        return np.zeros(shape, dtype=bool)
-    ci = codes.get_indexer(pd.Index(spells[code_column].astype(str)))
-    keep = ci >= 0
-    start = pd.DatetimeIndex(spells["start"])[keep]
-    end = pd.DatetimeIndex(spells["end"])[keep]
-    si = dates.searchsorted(start, side="left")
-    ei = np.full(len(end), len(dates), dtype=np.int64)
-    has_end = ~np.asarray(end.isna(), dtype=bool)
-    ei[has_end] = dates.searchsorted(end[has_end], side="left")
-    diff = np.zeros((len(dates) + 1, len(codes)), dtype=np.int64)
-    np.add.at(diff, (si, ci[keep]), 1)
-    np.add.at(diff, (ei, ci[keep]), -1)
-    return np.cumsum(diff, axis=0)[:-1] > 0
-
-
-def spell_labels(spells: pd.DataFrame, dates: pd.DatetimeIndex, codes: pd.Index) -> pd.DataFrame:
-    """``date x code`` frame of the spell ``value`` in force (None where none), e.g. industry."""
-    out = np.full((len(dates), len(codes)), None, dtype=object)
-    if not spells.empty:
-        ci = codes.get_indexer(pd.Index(spells["code"].astype(str)))
-        for k in np.flatnonzero(ci >= 0):
-            row = spells.iloc[k]
-            a = dates.searchsorted(pd.Timestamp(row["start"]), side="left")
-            b = (
-                len(dates)
-                if pd.isna(row["end"])
-                else dates.searchsorted(pd.Timestamp(row["end"]), side="left")
-            )
-            out[a:b, ci[k]] = str(row["value"])
-    return pd.DataFrame(out, index=dates, columns=codes)
-
-
 # -- index session returns -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class IndexSessionReturns:
@@ -447,9 +231,9 @@ def index_session_returns(
         spells = spells[spells["index_code"].astype(str) == index]
         if spells.empty:
             raise LookupError(f"index {index} has no members in store {store.name!r}")
-        member = spell_mask(spells, dates, codes) & panel.present
+        member = spells_on(spells, dates, codes).mask & panel.present
         what = f"{index} members (float-cap weighted)"
-    weight = panel.cap_shares() * panel["prev_close"]
+    weight = panel.cap_shares * panel["prev_close"]
     with np.errstate(divide="ignore", invalid="ignore"):
         prev = panel["prev_close"]
         r1130 = np.where(trading, panel["price_1130"] / prev - 1.0, 0.0)
@@ -505,6 +289,11 @@ DEFAULT_POOLS: tuple[PoolSpec, ...] = (
 )
 
 
+#: Tradable at a rebalance close: traded (a bar, not suspended) and not closing at the upper
+#: price limit (it could not be bought); ST and listing age are the universe's rules.
+TRADABLE_AT_CLOSE = UniverseRules(exclude_st=False, exclude_limit_up_close=True)
+
+
 @dataclass(frozen=True)
 class MonthlyPanel:
     """Everything a monthly factor evaluation needs at each rebalance date ``t``.
@@ -549,16 +338,6 @@ class MonthlyPanel:
     def sample(self) -> pd.DataFrame:
         """Universe and tradable: the evaluation sample of each date."""
         return self.universe & self.tradable
-
-
-def _listed_sessions(
-    list_date: pd.Series, dates: pd.DatetimeIndex, sessions: pd.DatetimeIndex
-) -> np.ndarray:
-    """``(T, N)`` number of sessions from the listing day to each date, inclusive."""
-    pos_list = sessions.searchsorted(pd.DatetimeIndex(list_date), side="left")
-    pos_date = sessions.searchsorted(dates, side="left")
-    out: np.ndarray = pos_date[:, None] - pos_list[None, :] + 1
-    return out
 
 
 def _rank_pools(
@@ -610,7 +389,8 @@ def load_monthly_panel(
     -----
     Universe at :math:`t`: listed at least ``min_listed_days`` sessions, a bar on :math:`t`
     and not suspended, not ST / *ST, and (by default) not on the Beijing exchange.
-    Tradable at :math:`t`: traded and not closing at the upper limit (it could not be bought).
+    Tradable at :math:`t`: :data:`TRADABLE_AT_CLOSE` (traded and not closing at the upper
+    limit: it could not be bought).
     Forward return: :func:`quantbook.evaluation.forward_returns` on adjusted closes (a stock
     suspended on a rebalance date is valued at its last close; one that delists during the
     period has none).
@@ -623,25 +403,12 @@ def load_monthly_panel(
     rows = daily.dates.get_indexer(rebal)
     if (rows < 0).any():
         raise ValueError("rebalance dates must be trading days of the store")
-    adj = daily.frame("close") * daily.frame("adj_factor")
-    fwd = forward_returns(adj, rebal)
-    trading = daily.trading[rows]
-    tradable = trading & ~daily.limit_up_close[rows]
-    cap = daily["close"][rows] * daily.cap_shares()[rows]
-
-    inst = store.read("instruments").set_index("code").reindex(codes)
-    listed = _listed_sessions(inst["list_date"], rebal, store.calendar().all_sessions)
-    eligible = trading & (listed >= min_listed_days)
-    if exclude_bse:
-        bse = (inst["board"].astype(str) == "bse").to_numpy() | codes.str.endswith(".BJ")
-        eligible &= ~bse[None, :]
-    if store.has("st_status"):
-        eligible &= ~spell_mask(store.read("st_status", end=end), rebal, codes)
-    industry = (
-        spell_labels(store.read("industry", end=end), rebal, codes)
-        if store.has("industry")
-        else pd.DataFrame(None, index=rebal, columns=codes, dtype=object)
-    )
+    fwd = forward_returns(pd.DataFrame(daily.adj_close, index=daily.dates, columns=codes), rebal)
+    cap = daily.float_cap[rows]
+    rules = UniverseRules(min_listed_sessions=min_listed_days, exclude_beijing=exclude_bse)
+    eligible = rules.eligible(daily, rows)
+    tradable = TRADABLE_AT_CLOSE.eligible(daily, rows)
+    industry = pd.DataFrame(daily.spell("industry", rows).labels(), index=rebal, columns=codes)
 
     pool_masks: dict[str, pd.DataFrame] = {}
     pool_source: dict[str, str] = {}
@@ -650,7 +417,7 @@ def load_monthly_panel(
     for p in pools:
         sp = None if members is None else members[members["index_code"].astype(str) == p.index]
         if sp is not None and len(sp):
-            mask = spell_mask(sp, rebal, codes)
+            mask = spells_on(sp, rebal, codes).mask
             pool_source[p.name] = f"members of {p.index} (index_members, point in time)"
         else:
             mask = by_rank[p.name]
@@ -659,9 +426,8 @@ def load_monthly_panel(
             )
         pool_masks[p.name] = pd.DataFrame(mask, index=rebal, columns=codes)
 
-    rules = (
-        f"Universe at each month-end: listed at least {min_listed_days} sessions, traded that day "
-        f"(not suspended), not ST / *ST{', not on the Beijing exchange' if exclude_bse else ''}. "
+    rules_text = (
+        f"Universe at each month-end: {rules.describe()}. "
         "Tradable: not closing at the upper price limit (it could not be bought); stocks that "
         "cannot be bought are left out of that period's sample (SPEC §0 proposal)."
     )
@@ -675,5 +441,5 @@ def load_monthly_panel(
         float_cap=pd.DataFrame(cap, index=rebal, columns=codes),
         pools=pool_masks,
         pool_source=pool_source,
-        rules=rules,
+        rules=rules_text,
     )

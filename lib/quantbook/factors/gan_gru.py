@@ -5,21 +5,23 @@ December 31):
 
 1. training sample dates: the 5-day grid dates whose 20-day labels are known by *R*
    (``label_end <= R``: no lookahead), the last ``train_dates`` of them (rolling window) or
-   all (expanding, ``train_dates=None``); the first 80 % train, the last 20 % validate
-   (chronological);
+   all (expanding, ``train_dates=None``), at least ``min_train_dates``
+   (:func:`retrain_schedule`, a :class:`~quantbook.models.walkforward.WalkForward`); the
+   first 80 % train, the last 20 % validate (chronological);
 2. ``gan_gru``: the GAN (:mod:`quantbook.models.gan`) is trained on the training dates, the
    generator frozen, then GRU + MLP (:class:`~quantbook.models.gru.GRUFactorModel`) is
    trained on :math:`G(x)` with the IC loss, Adam, one batch = one date, early stopping on
    the validation IC loss; ``gru``: the same GRU + MLP on :math:`x` (the plain baseline,
    same initial weights);
 3. every month-end *m* from *R* until the next retraining date is predicted by the models of
-   *R*; the factor is the prediction winsorized, z-scored, neutralized against industry
+   *R* (the retrainings are independent tasks mapped by an
+   :class:`~quantbook.models.executor.Executor`); the factor is the prediction winsorized, z-scored, neutralized against industry
    dummies and ln(float market cap), and z-scored again
    (:func:`quantbook.preprocess.preprocess_factor`).
 
-Trained models are cached under ``data/<store>/cache/gan_gru/models`` keyed by the kind,
+Trained models are cached in the store's cache ``gan_gru_models`` (:func:`models_cache`) keyed by the kind,
 the preset's configuration, *R*, the store fingerprint and the code versions, so a rerun
-for a new month only trains what is new. Presets: :data:`PRESETS`.
+for a new month only trains what is new. Presets: :data:`GAN_GRU_PRESETS`.
 
 Examples
 --------
@@ -41,37 +43,39 @@ import numpy as np
 import pandas as pd
 import torch
 
+from quantbook.data.cache import Cache
+from quantbook.data.panel import CAP_SHARE_COLUMNS, load_daily_panel
 from quantbook.data.store import Store
 from quantbook.features.price_volume import (
     FEATURE_NAMES,
     FEATURES_VERSION,
     FeatureSpec,
     WindowSet,
-    cache_root,
     load_or_build_windows,
     universe_digest,
 )
-from quantbook.models.cache import ModelCache, cache_key
+from quantbook.models.executor import Executor, SerialExecutor
 from quantbook.models.gan import GAN, CNNDiscriminator, LSTMGenerator, train_gan
 from quantbook.models.gru import GRUFactorModel, ic_loss
 from quantbook.models.training import Batch, deterministic, seed_everything, train
+from quantbook.models.walkforward import Fit, Schedule, WalkForward
 from quantbook.preprocess import preprocess_factor
 
 __all__ = [
     "KINDS",
     "MODEL_VERSION",
-    "PRESETS",
+    "GAN_GRU_PRESETS",
     "DateBatches",
     "GanGruConfig",
     "GanGruResult",
     "WindowModel",
     "fit_window",
-    "float_cap",
     "gan_gru_factor",
     "get_config",
-    "industry_labels",
+    "model_config",
+    "models_cache",
     "predict",
-    "retrain_dates",
+    "retrain_schedule",
 ]
 
 #: Bump when the models or their training change (model cache keys use it).
@@ -144,6 +148,15 @@ class GanGruConfig:
         return out
 
     @property
+    def walk_forward(self) -> WalkForward:
+        """The retraining rule: the last session of each half-year, on the latest
+        :attr:`train_dates` sample dates whose labels are known (all when None), at least
+        :attr:`min_train_dates` of them."""
+        return WalkForward(
+            calendar="half-year", window=self.train_dates, min_train=self.min_train_dates
+        )
+
+    @property
     def torch_dtype(self) -> torch.dtype:
         """:attr:`dtype` as a torch dtype."""
         return torch.float64 if self.dtype == "float64" else torch.float32
@@ -171,7 +184,7 @@ class GanGruConfig:
 
 #: ``paper``: the published configuration; ``fast``: the default site and CI-sized runs on
 #: the default store; ``smoke``: the smoke notebook (seconds).
-PRESETS: dict[str, GanGruConfig] = {
+GAN_GRU_PRESETS: dict[str, GanGruConfig] = {
     "paper": GanGruConfig(name="paper"),
     "fast": GanGruConfig(
         name="fast",
@@ -209,27 +222,39 @@ def get_config(preset: str | GanGruConfig) -> GanGruConfig:
     """A preset by name (``KeyError`` naming the known ones) or a config as is."""
     if isinstance(preset, GanGruConfig):
         return preset
-    if preset not in PRESETS:
-        raise KeyError(f"unknown GAN_GRU preset {preset!r}; known: {', '.join(PRESETS)}")
-    return PRESETS[preset]
+    if preset not in GAN_GRU_PRESETS:
+        raise KeyError(f"unknown GAN_GRU preset {preset!r}; known: {', '.join(GAN_GRU_PRESETS)}")
+    return GAN_GRU_PRESETS[preset]
 
 
-def retrain_dates(sessions: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """The last session on or before each June 30 and December 31 covered by ``sessions``.
+def retrain_schedule(
+    ws: WindowSet,
+    config: GanGruConfig,
+    *,
+    sessions: pd.DatetimeIndex,
+    predict: pd.DatetimeIndex,
+) -> Schedule:
+    """The retraining dates *R*, their training sample dates and the dates each model predicts.
 
-    Notes
-    -----
-    Only half-years whose end lies within ``[sessions[0], sessions[-1]]`` are included.
+    Parameters
+    ----------
+    ws
+        The windows: the samples are the grid dates, known once their ``label_end`` is.
+    config
+        The preset (:attr:`GanGruConfig.walk_forward`).
+    sessions
+        Trading days whose half-year ends may be retraining dates (up to the as-of date).
+    predict
+        The dates to predict (month-ends); each uses the latest retraining on or before it.
+
+    Returns
+    -------
+    Schedule
     """
-    s = pd.DatetimeIndex(sessions)
-    out = []
-    for year in range(s[0].year, s[-1].year + 1):
-        for month, day in ((6, 30), (12, 31)):
-            end = pd.Timestamp(year, month, day)
-            if end > s[-1] or end < s[0]:
-                continue
-            out.append(s[int(s.searchsorted(end, side="right")) - 1])
-    return pd.DatetimeIndex(out)
+    grid = np.asarray(ws.on_grid)
+    return config.walk_forward.schedule(
+        samples=ws.dates[grid], label_end=ws.label_end[grid], predict=predict, sessions=sessions
+    )
 
 
 class DateBatches(Sequence[Batch]):
@@ -377,32 +402,31 @@ def _build(config: GanGruConfig) -> tuple[GRUFactorModel, GAN]:
 
 
 def _split(
-    ws: WindowSet, config: GanGruConfig, retrain_date: pd.Timestamp
-) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex] | None:
-    dates = ws.training_dates(retrain_date)
-    if config.train_dates is not None:
-        dates = dates[-config.train_dates :]
-    if len(dates) < config.min_train_dates:
-        return None
+    dates: pd.DatetimeIndex, config: GanGruConfig
+) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """Chronological split: the last ``valid_share`` of the dates (at least one) validate."""
     n_valid = max(1, int(round(config.valid_share * len(dates))))
     return dates[:-n_valid], dates[-n_valid:]
 
 
-def model_key(
+def model_config(
     kind: Kind, config: GanGruConfig, retrain_date: pd.Timestamp, fingerprint: str
-) -> str:
-    """Cache key of one trained model."""
-    return cache_key(
-        {
-            "kind": kind,
-            "config": config.key(),
-            "retrain_date": f"{pd.Timestamp(retrain_date):%Y-%m-%d}",
-            "store": fingerprint,
-            "model_version": MODEL_VERSION,
-            "features_version": FEATURES_VERSION,
-            "torch": torch.__version__.split("+")[0],
-        }
-    )
+) -> dict[str, Any]:
+    """Cache configuration of one trained model (its entry in :func:`models_cache`)."""
+    return {
+        "kind": kind,
+        "config": config.key(),
+        "retrain_date": f"{pd.Timestamp(retrain_date):%Y-%m-%d}",
+        "store": fingerprint,
+        "model_version": MODEL_VERSION,
+        "features_version": FEATURES_VERSION,
+        "torch": torch.__version__.split("+")[0],
+    }
+
+
+def models_cache(store: Store) -> Cache:
+    """The store's cache ``gan_gru_models`` of trained models (torch state dicts)."""
+    return Cache.for_store(store, "gan_gru_models", version=MODEL_VERSION)
 
 
 def _history(records: Any) -> pd.DataFrame:
@@ -413,14 +437,14 @@ def _history(records: Any) -> pd.DataFrame:
 def fit_window(
     ws: WindowSet,
     config: GanGruConfig,
-    retrain_date: pd.Timestamp,
+    fit: Fit,
     *,
     kind: Kind = "gan_gru",
-    cache: ModelCache | None = None,
+    cache: Cache | None = None,
     fingerprint: str = "",
     progress: bool = False,
-) -> WindowModel | None:
-    """Train (or load from ``cache``) the models of one retraining date.
+) -> WindowModel:
+    """Train (or load from ``cache``) the model of one retraining (a fit of the schedule).
 
     Parameters
     ----------
@@ -428,8 +452,9 @@ def fit_window(
         The windows of the store.
     config
         The preset.
-    retrain_date
-        *R*; training uses sample dates with ``label_end <= R`` only.
+    fit
+        The retraining of :func:`retrain_schedule`: its date *R* and its training sample
+        dates (``label_end <= R`` only), split chronologically into training and validation.
     kind
         ``gan_gru`` (GAN, then GRU on :math:`G(x)`) or ``gru`` (GRU on :math:`x`).
     cache
@@ -442,15 +467,17 @@ def fit_window(
 
     Returns
     -------
-    WindowModel or None
-        None when fewer than ``config.min_train_dates`` sample dates are available.
+    WindowModel
+
+    Notes
+    -----
+    The initial weights are seeded from the preset alone (no warm start from an earlier
+    retraining), so the retrainings are independent tasks (:func:`gan_gru_factor`).
     """
-    split = _split(ws, config, retrain_date)
-    if split is None:
-        return None
-    train_d, valid_d = split
+    retrain_date = fit.date
+    train_d, valid_d = _split(fit.train, config)
     gru, gan = _build(config)
-    key = model_key(kind, config, retrain_date, fingerprint)
+    key = model_config(kind, config, retrain_date, fingerprint)
     common: dict[str, Any] = {
         "kind": kind,
         "retrain_date": pd.Timestamp(retrain_date),
@@ -461,8 +488,9 @@ def fit_window(
         "n_train": len(train_d),
         "n_valid": len(valid_d),
     }
-    if cache is not None and key in cache:
-        states, meta = cache.load(key)
+    saved = cache.get_states(key) if cache is not None else None
+    if saved is not None:
+        states, meta = saved
         gru.load_state_dict(states["gru"])
         generator = None
         if kind == "gan_gru":
@@ -512,7 +540,7 @@ def fit_window(
         states = {"gru": gru.state_dict()}
         if kind == "gan_gru":
             states["generator"] = gan.generator.state_dict()
-        cache.save(
+        cache.put_states(
             key,
             states,
             meta={
@@ -591,30 +619,27 @@ class GanGruResult:
         return t.groupby("retrain date")["seconds"].sum()
 
 
-def industry_labels(store: Store, dates: pd.DatetimeIndex, codes: pd.Index) -> pd.DataFrame:
-    """SW level-1 industry in force on each of ``dates`` (``date x code``, None where none)."""
-    spells = store.read("industry", end=dates.max())
-    labels = np.full((len(dates), len(codes)), None, dtype=object)
-    col = codes.get_indexer(pd.Index(spells["code"].astype(str)))
-    first = dates.searchsorted(pd.DatetimeIndex(spells["start"]), side="left")
-    stop_raw = pd.DatetimeIndex(spells["end"])
-    stop = np.where(stop_raw.isna(), len(dates), dates.searchsorted(stop_raw, side="left"))
-    values = spells["value"].astype(str).to_numpy()
-    for c, a, b, v in zip(col, first, stop, values, strict=True):  # one step per spell
-        if c >= 0 and b > a:
-            labels[a:b, c] = v
-    return pd.DataFrame(labels, index=dates, columns=codes)
+@dataclass(frozen=True)
+class _RetrainTask:
+    kind: Kind
+    config: GanGruConfig
+    fit: Fit
+    ws: WindowSet
+    cache: Cache | None
+    fingerprint: str
+    progress: bool
 
 
-def float_cap(store: Store, dates: pd.DatetimeIndex, codes: pd.Index) -> pd.DataFrame:
-    """Float market cap ``close x float_shares`` on ``dates`` (total shares if no float)."""
-    share_col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
-    bars = store.read("daily_bars", end=dates.max(), columns=["date", "code", "close", share_col])
-    bars = bars[bars["date"].isin(dates)]
-    cap = (bars["close"] * bars[share_col]).to_numpy()
-    wide = pd.DataFrame({"date": bars["date"], "code": bars["code"], "cap": cap})
-    return wide.pivot(index="date", columns="code", values="cap").reindex(
-        index=dates, columns=codes
+def _retrain(task: _RetrainTask) -> WindowModel:
+    """One retraining (a top-level function, so that a process pool can map it)."""
+    return fit_window(
+        task.ws,
+        task.config,
+        task.fit,
+        kind=task.kind,
+        cache=task.cache,
+        fingerprint=task.fingerprint,
+        progress=task.progress,
     )
 
 
@@ -629,6 +654,7 @@ def gan_gru_factor(
     cache: bool = True,
     progress: bool = False,
     notify: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> GanGruResult:
     """Monthly GAN_GRU and plain-GRU factors up to ``as_of``, retraining semi-annually.
 
@@ -640,7 +666,7 @@ def gan_gru_factor(
         Last month-end to predict; models use labels known by their retraining date only,
         and retraining dates after ``as_of`` are never used.
     preset
-        A name of :data:`PRESETS` or a :class:`GanGruConfig`.
+        A name of :data:`GAN_GRU_PRESETS` or a :class:`GanGruConfig`.
     start
         First month-end of the factor history (default: the first one with a model).
     kinds
@@ -650,11 +676,16 @@ def gan_gru_factor(
         quick run): windows, cross-sectional standardization, labels, training and the
         factor all use these stocks only. Default: every stock of the store.
     cache
-        Use and fill the window and model caches under ``data/<store>/cache/gan_gru``.
+        Use and fill the window and model caches (``<store>/cache/gan_gru_windows`` and
+        ``<store>/cache/gan_gru_models``).
     progress
         tqdm bars while training.
     notify
-        Called with a line per model trained or loaded (e.g. ``print``).
+        Called with a line per model trained or loaded (e.g. ``print``), in task order once
+        every retraining is done.
+    executor
+        Maps the retrainings, one task per (model, retraining date) of
+        :func:`retrain_schedule` (default: :class:`~quantbook.models.executor.SerialExecutor`).
 
     Returns
     -------
@@ -666,40 +697,40 @@ def gan_gru_factor(
     ws = load_or_build_windows(store, config.features, fingerprint=fp, cache=cache, codes=codes)
     if codes is not None:  # models trained on a subset are cached apart from full-store ones
         fp = f"{fp}-{universe_digest(codes)}"
-    mcache = ModelCache(cache_root(store) / "models") if cache else None
+    mcache = models_cache(store) if cache else None
     month_ends = ws.dates[np.isin(ws.dates, store.calendar().month_ends(end=as_of))]
     if start is not None:
         month_ends = month_ends[month_ends >= pd.Timestamp(start)]
-    retrains = retrain_dates(store.calendar().range(end=as_of))
-    pos = retrains.searchsorted(month_ends, side="right") - 1
-    model_for = pd.Series(
-        [retrains[int(p)] if p >= 0 else pd.NaT for p in pos], index=month_ends, name="retrain date"
+    schedule = retrain_schedule(
+        ws, config, sessions=store.calendar().range(end=as_of), predict=month_ends
     )
+    tasks = [
+        _RetrainTask(kind, config, fit, ws, mcache, fp, progress)
+        for kind in kinds
+        for fit in schedule.fits
+    ]
+    trained = (executor or SerialExecutor()).map(_retrain, tasks)
     raw: dict[str, pd.DataFrame] = {}
-    models: dict[str, list[WindowModel]] = {}
+    models: dict[str, list[WindowModel]] = {kind: [] for kind in kinds}
+    preds: dict[str, dict[pd.Timestamp, pd.Series]] = {kind: {} for kind in kinds}
+    for task, wm in zip(tasks, trained, strict=True):
+        if notify is not None:
+            how = "loaded" if wm.cached else f"trained in {wm.seconds:.0f} s"
+            notify(f"{task.kind} model of {task.fit.date:%Y-%m-%d}: {how}")
+        models[task.kind].append(wm)
+        for m in task.fit.predict:
+            preds[task.kind][m] = predict(wm, ws, m)
     for kind in kinds:
-        preds: dict[pd.Timestamp, pd.Series] = {}
-        models[kind] = []
-        for r in pd.DatetimeIndex(model_for.dropna().unique()):
-            wm = fit_window(
-                ws, config, r, kind=kind, cache=mcache, fingerprint=fp, progress=progress
-            )
-            if wm is None:
-                continue
-            if notify is not None:
-                how = "loaded" if wm.cached else f"trained in {wm.seconds:.0f} s"
-                notify(f"{kind} model of {r:%Y-%m-%d}: {how}")
-            models[kind].append(wm)
-            for m in model_for.index[model_for == r]:
-                preds[m] = predict(wm, ws, m)
-        frame = pd.DataFrame(preds).T.reindex(columns=ws.codes)
+        frame = pd.DataFrame(preds[kind]).T.reindex(columns=ws.codes)
         frame.index = pd.DatetimeIndex(frame.index, name="date")
         raw[kind] = frame.sort_index()
     dates = pd.DatetimeIndex(sorted(set().union(*[f.index for f in raw.values()])))
     factor: dict[str, pd.DataFrame] = {}
     if len(dates):
-        ind = industry_labels(store, dates, ws.codes)
-        cap = float_cap(store, dates, ws.codes)
+        panel = load_daily_panel(store, end=dates.max(), fields=["close", *CAP_SHARE_COLUMNS])
+        rows = panel.rows(dates)
+        ind = panel.wide(panel.spell("industry", rows).labels(), rows=rows, codes=ws.codes)
+        cap = panel.wide(panel.float_cap[rows], rows=rows, codes=ws.codes)
         for name, frame in raw.items():
             f = frame.reindex(dates)
             factor[name] = preprocess_factor(
@@ -713,6 +744,6 @@ def gan_gru_factor(
         raw=raw,
         factor=factor,
         models=models,
-        model_for=model_for.loc[model_for.index.isin(dates)],
+        model_for=schedule.fit_for.loc[schedule.fit_for.index.isin(dates)].rename("retrain date"),
         windows=ws,
     )

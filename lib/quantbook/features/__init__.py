@@ -3,23 +3,19 @@
 from quantbook.features.price_volume import (
     FEATURE_NAMES,
     FEATURES_VERSION,
-    DailyPanel,
     FeatureSpec,
     WindowSet,
     build_windows,
     daily_features,
-    load_daily_panel,
     load_or_build_windows,
 )
 
 __all__ = [
     "FEATURES_VERSION",
     "FEATURE_NAMES",
-    "DailyPanel",
     "FeatureSpec",
     "WindowSet",
     "build_windows",
     "daily_features",
-    "load_daily_panel",
     "load_or_build_windows",
 ]

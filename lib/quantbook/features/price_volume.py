@@ -23,7 +23,7 @@ left out of training.
 Everything the window at *t* holds comes from bars dated *t* or earlier; only the label looks
 ahead. Windows are computed date by date into a float16 array that can be a memory map on
 disk, so the full preset never holds all windows in memory; :func:`load_or_build_windows`
-caches them under ``data/<store>/cache/gan_gru/`` keyed by the store fingerprint, the
+caches them in the store's cache ``gan_gru_windows`` (:mod:`quantbook.data.cache`) keyed by the store fingerprint, the
 feature specification and :data:`FEATURES_VERSION`.
 
 Examples
@@ -53,20 +53,23 @@ import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
 
+from quantbook.data.cache import Cache
 from quantbook.data.calendar import TradingCalendar
-from quantbook.data.store import Store
+from quantbook.data.panel import DailyPanel, load_daily_panel
+from quantbook.data.store import CACHE_DIR, Store
+from quantbook.data.universe import UniverseRules
 
 __all__ = [
     "FEATURES_VERSION",
     "FEATURE_NAMES",
-    "DailyPanel",
     "FeatureSpec",
     "WindowSet",
     "build_windows",
     "daily_features",
-    "load_daily_panel",
     "load_or_build_windows",
     "universe_digest",
+    "windows_cache",
+    "windows_config",
 ]
 
 #: numpy's warnings for an all-NaN slice of nanmean / nanstd (the answer is NaN).
@@ -97,18 +100,6 @@ FEATURE_NAMES: tuple[str, ...] = (
     "lower_shadow",  # (min(open, close) - low) / prev_close
 )
 
-_BAR_COLUMNS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "prev_close",
-    "volume",
-    "amount",
-    "float_shares",
-    "total_shares",
-    "adj_factor",
-)
 #: Scale that turns a MAD into a consistent estimate of a normal's standard deviation.
 _MAD_SCALE = 1.482602218505602
 
@@ -150,108 +141,13 @@ class FeatureSpec:
         """The fields as a plain mapping (for cache keys and provenance)."""
         return dataclasses.asdict(self)
 
-
-@dataclass(frozen=True)
-class DailyPanel:
-    """Wide ``date x code`` arrays of the daily bars, ST flags and listing age.
-
-    Attributes
-    ----------
-    dates, codes
-        Trading days (rows) and stock codes (columns).
-    bars
-        ``{column: float64 array (T, N)}`` for the bar columns used (NaN where no bar).
-    suspended
-        True where the stock has no bar or is suspended.
-    st
-        True where an ST / *ST spell is in force.
-    listed_days
-        Trading days since listing (1 on the listing day), counted on the SSE calendar.
-    board
-        Board of each stock (``main``, ``chinext``, ``star``, ``bse``).
-    """
-
-    dates: pd.DatetimeIndex
-    codes: pd.Index
-    bars: dict[str, np.ndarray]
-    suspended: np.ndarray
-    st: np.ndarray
-    listed_days: np.ndarray
-    board: np.ndarray
-
-    def adj_close(self) -> np.ndarray:
-        """Back-adjusted close ``close x adj_factor``, NaN where no bar."""
-        return self.bars["close"] * self.bars["adj_factor"]
-
-
-def _spell_mask(spells: pd.DataFrame, dates: pd.DatetimeIndex, codes: pd.Index) -> np.ndarray:
-    """Boolean ``(T, N)``: a spell ``[start, end)`` is in force."""
-    out = np.zeros((len(dates), len(codes)), dtype=bool)
-    if spells.empty:
-        return out
-    col = codes.get_indexer(pd.Index(spells["code"].astype(str)))
-    start = dates.searchsorted(pd.DatetimeIndex(spells["start"]), side="left")
-    end_raw = pd.DatetimeIndex(spells["end"])
-    end = np.where(end_raw.isna(), len(dates), dates.searchsorted(end_raw, side="left"))
-    for c, a, b in zip(col, start, end, strict=True):
-        if c >= 0 and b > a:
-            out[a:b, c] = True
-    return out
-
-
-def load_daily_panel(
-    store: Store,
-    *,
-    end: str | pd.Timestamp | None = None,
-    codes: Iterable[str] | None = None,
-) -> DailyPanel:
-    """Read the daily bars (up to ``end``), ST spells and listing dates as wide arrays.
-
-    Parameters
-    ----------
-    store
-        An open store.
-    end
-        Last date read (inclusive); default: the store's end. Nothing after it is read.
-    codes
-        Restrict the panel to these stocks (a research universe or a subset for a quick
-        run); codes without a bar are ignored. Default: every stock with a bar.
-
-    Returns
-    -------
-    DailyPanel
-        Arrays on the store's trading days up to ``end`` and every stock (of ``codes``)
-        with a bar.
-
-    Notes
-    -----
-    Optional columns the store lacks (``float_shares``, ``total_shares``) are NaN; the
-    features built on them are then 0 after preprocessing.
-    """
-    cols = ["date", "code", "is_suspended"]
-    cols += [c for c in _BAR_COLUMNS if store.has("daily_bars", c)]
-    df = store.read("daily_bars", end=end, codes=codes, columns=cols)
-    dates = pd.DatetimeIndex(np.sort(df["date"].unique())).as_unit("ns")
-    stocks = pd.Index(np.sort(df["code"].astype(str).unique()))
-    r = dates.get_indexer(pd.DatetimeIndex(df["date"]).as_unit("ns"))
-    c = stocks.get_indexer(df["code"].astype(str))
-    shape = (len(dates), len(stocks))
-    bars: dict[str, np.ndarray] = {}
-    for name in _BAR_COLUMNS:
-        a = np.full(shape, np.nan)
-        if name in df.columns:
-            a[r, c] = df[name].to_numpy(dtype=float, na_value=np.nan)
-        bars[name] = a
-    suspended = np.ones(shape, dtype=bool)
-    suspended[r, c] = df["is_suspended"].to_numpy(dtype=bool)
-    st = _spell_mask(store.read("st_status", end=end), dates, stocks)
-    inst = store.read("instruments").set_index("code").reindex(stocks)
-    sessions = store.calendar().all_sessions
-    pos_list = sessions.searchsorted(pd.DatetimeIndex(inst["list_date"]), side="left")
-    pos_date = sessions.searchsorted(dates, side="left")
-    listed_days = pos_date[:, None] - pos_list[None, :] + 1
-    board = inst["board"].astype(str).to_numpy()
-    return DailyPanel(dates, stocks, bars, suspended, st, listed_days.astype(np.int64), board)
+    def universe_rules(self) -> UniverseRules:
+        """The eligibility rules on a sample date (besides ``min_valid_days`` in the window)."""
+        return UniverseRules(
+            min_listed_sessions=self.min_listed_days,
+            exclude_st=self.exclude_st,
+            exclude_beijing=self.exclude_bse,
+        )
 
 
 def daily_features(panel: DailyPanel) -> np.ndarray:
@@ -260,7 +156,7 @@ def daily_features(panel: DailyPanel) -> np.ndarray:
     Parameters
     ----------
     panel
-        The daily arrays from :func:`load_daily_panel`.
+        The daily panel (:func:`quantbook.data.panel.load_daily_panel`).
 
     Returns
     -------
@@ -278,9 +174,9 @@ def daily_features(panel: DailyPanel) -> np.ndarray:
     :math:`(C - L)/(H - L)`, VWAP gap :math:`VWAP / C - 1`, upper shadow
     :math:`(H - \\max(O, C)) / C^-`, lower shadow :math:`(\\min(O, C) - L) / C^-`.
     """
-    b = panel.bars
-    o, h, lo, c, pc = b["open"], b["high"], b["low"], b["close"], b["prev_close"]
-    v, amt, adj = b["volume"], b["amount"], b["adj_factor"]
+    b = panel.get
+    o, h, lo, c, pc = b("open"), b("high"), b("low"), b("close"), b("prev_close")
+    v, amt, adj = b("volume"), b("amount"), b("adj_factor")
     with np.errstate(divide="ignore", invalid="ignore"):
         vwap_raw = np.where(v > 0, amt / v, np.nan)
         hl = h - lo
@@ -292,8 +188,8 @@ def daily_features(panel: DailyPanel) -> np.ndarray:
             vwap_raw * adj,
             v,
             amt,
-            v / b["total_shares"],
-            v / b["float_shares"],
+            v / b("total_shares"),
+            v / b("float_shares"),
             c / pc - 1.0,
             np.where(v > 0, np.log(v), np.nan),
             h / lo - 1.0,
@@ -306,7 +202,7 @@ def daily_features(panel: DailyPanel) -> np.ndarray:
         )
     out = np.stack(feats, axis=-1).astype(np.float32)
     out[~np.isfinite(out)] = np.nan
-    out[panel.suspended] = np.nan
+    out[~panel.trading] = np.nan
     return out
 
 
@@ -317,7 +213,7 @@ def _grid_positions(n_dates: int, spec: FeatureSpec) -> np.ndarray:
 
 def _forward_label(panel: DailyPanel, horizon: int) -> np.ndarray:
     """``P[t + h] / P[t] - 1`` on adjusted closes (suspensions filled inside), ``(T, N)``."""
-    p = pd.DataFrame(panel.adj_close()).ffill(limit_area="inside").to_numpy()
+    p = pd.DataFrame(panel.adj_close).ffill(limit_area="inside").to_numpy()
     out = np.full(p.shape, np.nan)
     if len(p) > horizon:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -453,7 +349,7 @@ def build_windows(
     Parameters
     ----------
     panel
-        The daily arrays (:func:`load_daily_panel`).
+        The daily panel (:func:`quantbook.data.panel.load_daily_panel`).
     spec
         The window specification (default :class:`FeatureSpec`).
     dates
@@ -489,20 +385,12 @@ def build_windows(
         pos = np.unique(pos[pos >= spec.window - 1])
     grid_mask = np.isin(pos, _grid_positions(n_dates, spec))
 
-    traded = ~panel.suspended
+    traded = panel.trading
     valid_days = np.vstack(
         [np.zeros((1, traded.shape[1]), dtype=np.int64), np.cumsum(traded, axis=0)]
     )
     n_valid = valid_days[pos + 1] - valid_days[pos + 1 - spec.window]
-    eligible = (
-        traded[pos]
-        & (panel.listed_days[pos] >= spec.min_listed_days)
-        & (n_valid >= spec.min_valid_days)
-    )
-    if spec.exclude_st:
-        eligible &= ~panel.st[pos]
-    if spec.exclude_bse:
-        eligible &= (panel.board != "bse")[None, :]
+    eligible = spec.universe_rules().eligible(panel, pos) & (n_valid >= spec.min_valid_days)
     counts = eligible.sum(axis=1)
     offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
     total = int(offsets[-1])
@@ -551,15 +439,6 @@ def build_windows(
 
 
 # -- cache -----------------------------------------------------------------------------------------
-def cache_root(store: Store) -> Path:
-    """``data/<store>/cache/gan_gru``: model inputs and trained models of this report.
-
-    Files here are ``.npy`` / ``.json`` / ``.pt`` (never ``.parquet``), so the store's
-    fingerprint, which hashes its Parquet files, does not change when the cache fills.
-    """
-    return store.path / "cache" / "gan_gru"
-
-
 def universe_digest(codes: Iterable[str] | None) -> str | None:
     """A 16-hex-digit digest of a stock universe (sorted, unique codes); None for all stocks.
 
@@ -571,20 +450,26 @@ def universe_digest(codes: Iterable[str] | None) -> str | None:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def windows_key(
-    store_fingerprint: str, spec: FeatureSpec, *, codes: Iterable[str] | None = None
-) -> str:
-    """Cache key of a window set: store fingerprint, specification, feature code version
-    and, when restricted, the universe (:func:`universe_digest`)."""
-    parts: dict[str, Any] = {
-        "store": store_fingerprint,
-        "spec": spec.key(),
-        "version": FEATURES_VERSION,
-    }
-    if codes is not None:  # unrestricted keys stay as they were (existing caches remain valid)
-        parts["universe"] = universe_digest(codes)
-    blob = json.dumps(parts, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def windows_config(spec: FeatureSpec, *, codes: Iterable[str] | None = None) -> dict[str, Any]:
+    """Cache configuration of a window set: the specification and, when restricted, the
+    universe (:func:`universe_digest`); the store fingerprint and :data:`FEATURES_VERSION`
+    are the cache's own."""
+    config: dict[str, Any] = {"spec": spec.key()}
+    if codes is not None:
+        config["universe"] = universe_digest(codes)
+    return config
+
+
+def windows_cache(store: Store, *, fingerprint: str | None = None) -> Cache:
+    """The store's cache ``gan_gru_windows`` (entries are folders ``<key>.windows``).
+
+    Files there are ``.npy`` / ``.json`` (never ``.parquet``); the store's ``cache/`` folder
+    is not part of its fingerprint anyway.
+    """
+    fp = fingerprint or store.fingerprint()
+    return Cache(
+        store.path / CACHE_DIR / "gan_gru_windows", fingerprint=fp, version=str(FEATURES_VERSION)
+    )
 
 
 def _save_meta(ws: WindowSet, folder: Path) -> None:
@@ -634,11 +519,12 @@ def load_or_build_windows(
     fingerprint
         The store's fingerprint if already known (it hashes every table file).
     cache
-        Read and write ``data/<store>/cache/gan_gru/windows-<key>/``. The folder is written
+        Read and write the folder ``data/<store>/cache/gan_gru_windows/<key>.windows/``
+        (:func:`windows_cache`, :func:`windows_config`). The folder is written
         under a temporary name and renamed when complete (atomic); the windows are a
         read-only memory map when loaded.
     codes
-        Restrict the windows to these stocks (:func:`load_daily_panel`); the cross-sectional
+        Restrict the windows to these stocks (:func:`quantbook.data.panel.load_daily_panel`); the cross-sectional
         z-scores and the labels are then standardized within this universe. Default: every
         stock.
 
@@ -650,8 +536,9 @@ def load_or_build_windows(
     codes = None if codes is None else sorted({str(c) for c in codes})
     if not cache:
         return build_windows(load_daily_panel(store, codes=codes), spec)
-    key = windows_key(fingerprint or store.fingerprint(), spec, codes=codes)
-    folder = cache_root(store) / f"windows-{key}"
+    folder = windows_cache(store, fingerprint=fingerprint).path(
+        windows_config(spec, codes=codes), "windows"
+    )
     if (folder / "meta.json").is_file():
         return _load(folder)
     tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")

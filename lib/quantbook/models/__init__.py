@@ -7,12 +7,13 @@
   its :class:`MHCBlock` and the :func:`sinkhorn_knopp` projection;
 - :mod:`quantbook.models.barra_ml`: the Barra ML factor pipeline, :func:`run_barra_ml`
   with its :class:`BarraMLConfig` and :class:`BarraMLResult`;
-- :mod:`quantbook.models.executor`: where the pipeline's independent trainings run
+- :mod:`quantbook.models.walkforward`: the one walk-forward schedule (:class:`WalkForward`,
+  its :class:`Fit` records and :class:`Schedule`) of every model refitted through time;
+- :mod:`quantbook.models.executor`: where the independent trainings run
   (:class:`LocalExecutor`, :class:`SerialExecutor`);
 - :mod:`quantbook.models.gru`: the GRU + MLP return model and the IC loss;
 - :mod:`quantbook.models.gan`: the LSTM generator, CNN discriminator and their alternating
   training;
-- :mod:`quantbook.models.cache`: trained models on disk, keyed by what determines them.
 """
 
 from quantbook.models.barra_ml import (
@@ -23,7 +24,6 @@ from quantbook.models.barra_ml import (
     combine,
     run_barra_ml,
 )
-from quantbook.models.cache import ModelCache, cache_key
 from quantbook.models.executor import Executor, LocalExecutor, SerialExecutor, default_executor
 from quantbook.models.gan import GAN, CNNDiscriminator, LSTMGenerator, gan_step, train_gan
 from quantbook.models.gru import GRUFactorModel, ic_loss, pearson
@@ -44,12 +44,10 @@ __all__ = [
     "LocalExecutor",
     "MHCBlock",
     "MHCCoefficients",
-    "ModelCache",
     "ResidualMLP",
     "SerialExecutor",
     "TrainResult",
     "build_model",
-    "cache_key",
     "combine",
     "default_executor",
     "deterministic",

@@ -8,7 +8,8 @@ Each month-end ``t`` (a period start of the monthly risk model):
    (:math:`X_s` = the style exposures at ``s``, target = :math:`u_{s+1}` standardized across
    the stocks) for the ``W`` months ``s`` whose target is known at ``t`` (the last ``W // 6``
    of them, at least one, for validation and early stopping); it predicts from :math:`X_t`.
-   Models are retrained every ``retrain_every`` months and predict monthly in between;
+   Models are retrained every ``retrain_every`` months and predict monthly in between
+   (:meth:`BarraMLConfig.walk_forward`, a :class:`~quantbook.models.walkforward.WalkForward`);
 3. each window's prediction is z-scored per month and combined with equal weights, or with
    weights proportional to each window's trailing mean rank IC (negative means count 0;
    equal weights until a trailing IC exists);
@@ -18,8 +19,8 @@ Each month-end ``t`` (a period start of the monthly risk model):
    (:func:`quantbook.risk.pure_factor_return`).
 
 Trainings are independent tasks mapped by an :class:`~quantbook.models.executor.Executor`
-(a local process pool by default) and cached per (window, month, model, configuration) in a
-:class:`~quantbook.models.cache.ModelCache` with their predictions.
+(a local process pool by default) and cached per (window, month, model, configuration) in the
+store's cache ``barra_ml_models`` (:class:`~quantbook.data.cache.Cache`) with their predictions.
 
 Examples
 --------
@@ -33,25 +34,26 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
+from quantbook.data.cache import Cache
 from quantbook.data.store import Store
-from quantbook.models.cache import ModelCache, cache_key
 from quantbook.models.executor import Executor, default_executor
 from quantbook.models.mhc import MHCMLP
 from quantbook.models.mlp import ResidualMLP
 from quantbook.models.training import seed_everything, train
+from quantbook.models.walkforward import WalkForward
 from quantbook.preprocess import (
     DegenerateCrossSectionWarning,
     TooFewStocksWarning,
     neutralize,
     zscore,
 )
-from quantbook.risk import RiskModelResult, fit, pure_factor_return
+from quantbook.risk import RiskFitConfig, RiskModelResult, fit_cached, pure_factor_return
 
 __all__ = [
     "MODELS",
@@ -106,6 +108,12 @@ class BarraMLConfig:
     retrain_every: int = 6
     ic_lookback: int = 12
     seed: int = 0
+
+    def walk_forward(self, window: int) -> WalkForward:
+        """The schedule of one training window: the first fit once ``window`` months of
+        targets are known, then every :attr:`retrain_every` months, on the latest ``window``
+        months."""
+        return WalkForward(every=self.retrain_every, window=window, min_train=window)
 
     def model_config(self, model: ModelName) -> dict[str, object]:
         """What determines a trained model of kind ``model`` (for the cache key)."""
@@ -343,7 +351,7 @@ def run_barra_ml(
     end: str | pd.Timestamp | None = None,
     executor: Executor | None = None,
     processes: int | None = None,
-    cache: ModelCache | None | Literal[False] = None,
+    cache: Cache | None | Literal[False] = None,
     progress: bool = True,
 ) -> BarraMLResult:
     """Run the Barra ML factor pipeline (see the module docstring).
@@ -355,7 +363,8 @@ def run_barra_ml(
     config
         Windows, model sizes and training settings.
     risk
-        A fitted monthly risk model (fitted here when None).
+        A fitted monthly risk model (when None: :func:`quantbook.risk.fit_cached` from
+        ``start`` to ``end``, shared with the reports that fit the same configuration).
     start, end
         Range of the risk model's period ends (default: the whole store).
     executor
@@ -364,7 +373,7 @@ def run_barra_ml(
     processes
         Workers of the default executor (default: the CPU count).
     cache
-        Model cache (default ``<store>/cache/barra_ml/models``; False: no cache).
+        Model cache (default: the store's cache ``barra_ml_models``; False: no cache).
     progress
         Progress bars (risk model).
 
@@ -374,9 +383,11 @@ def run_barra_ml(
     """
     cfg = config or BarraMLConfig()
     if risk is None:
-        risk = fit(store, start=start, end=end, freq="M", progress=progress)
+        risk = fit_cached(
+            store, end=end, config=RiskFitConfig(freq="M", start=start), progress=progress
+        )
     if cache is None:
-        cache = ModelCache(store.path / "cache" / "barra_ml" / "models")
+        cache = Cache.for_store(store, "barra_ml_models", version=str(CACHE_VERSION))
     ex = executor or default_executor(processes)
     expo = risk.exposures
     styles = tuple(expo.styles)
@@ -398,17 +409,19 @@ def run_barra_ml(
     fwd.index.name = "date"
 
     tasks: list[_Task] = []
-    keys: list[str] = []
+    keys: list[dict[str, Any]] = []
     data_id = {"store": store.name, "span": [str(store.start), str(store.end)], "v": CACHE_VERSION}
     for w in cfg.windows:
-        first = w
-        if first >= len(starts):
-            continue
-        for k in range(first, len(starts), cfg.retrain_every):
-            train_ix = [j for j in range(k - w, k) if samples[j] is not None]
-            if len(train_ix) < 2:
+        # the target of sample s is known at its period end; each month predicted by the
+        # latest fit on or before it
+        schedule = cfg.walk_forward(w).schedule(
+            samples=starts, label_end=pd.DatetimeIndex(ends), predict=starts
+        )
+        for wf_fit in schedule.fits:
+            train_ix = [int(j) for j in starts.get_indexer(wf_fit.train) if samples[j] is not None]
+            if len(train_ix) < 2:  # the fit's months stay without a prediction
                 continue
-            pred_ix = list(range(k, min(k + cfg.retrain_every, len(starts))))
+            pred_ix = [int(i) for i in starts.get_indexer(wf_fit.predict)]
             for mname in cfg.models:
                 xs = [samples[j][0] for j in train_ix]  # type: ignore[index]
                 ys = [samples[j][1] for j in train_ix]  # type: ignore[index]
@@ -416,7 +429,7 @@ def run_barra_ml(
                     _Task(
                         model=mname,
                         window=w,
-                        month=starts[k],
+                        month=wf_fit.date,
                         cfg=cfg,
                         x_train=xs,
                         y_train=ys,
@@ -426,24 +439,23 @@ def run_barra_ml(
                     )
                 )
                 keys.append(
-                    cache_key(
-                        {
-                            **data_id,
-                            **cfg.model_config(mname),
-                            "window": w,
-                            "month": str(starts[k].date()),
-                            "styles": list(styles),
-                            "pred": [str(starts[i].date()) for i in pred_ix],
-                        }
-                    )
+                    {
+                        **data_id,
+                        **cfg.model_config(mname),
+                        "window": w,
+                        "month": str(wf_fit.date.date()),
+                        "styles": list(styles),
+                        "pred": [str(starts[i].date()) for i in pred_ix],
+                    }
                 )
     # cached results
     results: list[_TaskResult | None] = [None] * len(tasks)
     cached = [False] * len(tasks)
     if cache is not False:
         for i, key in enumerate(keys):
-            if key in cache:
-                st, meta = cache.load(key)
+            saved = cache.get_states(key)
+            if saved is not None:
+                st, meta = saved
                 hist = pd.DataFrame(meta["history"]).set_index("epoch")
                 preds = [st["pred"][str(j)].numpy() for j in range(len(tasks[i].pred_months))]
                 results[i] = _TaskResult(
@@ -454,7 +466,7 @@ def run_barra_ml(
     for i, r in zip(todo, ex.map(_run_task, [tasks[i] for i in todo]), strict=True):
         results[i] = r
         if cache is not False:
-            cache.save(
+            cache.put_states(
                 keys[i],
                 {
                     "model": r.state,

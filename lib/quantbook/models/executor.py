@@ -1,4 +1,5 @@
-"""Executors for independent tasks (the rolling retrainings of the Barra ML factor).
+"""Executors for independent tasks (the fits of a walk-forward schedule: the Barra ML
+windows, the GAN_GRU retrainings, the ETF strategies' rolling models).
 
 An :class:`Executor` maps a picklable top-level function over a list of tasks and returns the
 results in task order. :class:`LocalExecutor` uses a process pool on the local cores;

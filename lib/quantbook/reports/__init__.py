@@ -7,8 +7,12 @@ writes it to the ``metrics_path`` parameter, and the runner moves that file next
 executed notebook (``book/reports/<report>/<as_of>.metrics.json``) once the whole notebook
 has succeeded.
 
-A report module may define ``HEADLINE``: ``{metric key: label}`` of the metrics that the
-report's archive page charts across dates.
+Each report's contract (its as-of policy and headline metrics) is data in
+:mod:`quantbook.reports.contract`. A :class:`Metrics` made by the notebook's setup call
+(:func:`quantbook.reports.contract.setup`) carries the report's headline declaration, and
+:meth:`Metrics.write` puts it into the metrics file under ``headline.<i>.*`` (key, label,
+format and value of the i-th headline metric), so that the site charts them from the metrics
+files alone (:func:`headline_entries` reads them back).
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Metrics", "MetricValue", "flatten", "read_metrics"]
+from quantbook.data.atomic import atomic_write
+from quantbook.tables import Headline
+
+__all__ = ["Metrics", "MetricValue", "flatten", "headline_entries", "read_metrics"]
 
 MetricValue = float | int | str | bool | None
 
@@ -69,10 +75,19 @@ class Metrics(Mapping[str, MetricValue]):
     >>> m.update({"ret_month": 0.0123}, prefix="index.000300.SH")
     >>> dict(m)
     {'universe.n_stocks': 12, 'index.000300.SH.ret_month': 0.0123}
+
+    With a headline declaration, the written file also carries it (``headline.<i>.key``,
+    ``.label``, ``.format``, ``.value``):
+
+    >>> m = Metrics(headline={"universe.n_stocks": Headline("Stocks", ",d")})
+    >>> m.record("universe.n_stocks", 12)
+    >>> m.to_dict()["headline.0.label"], m.to_dict()["headline.0.value"]
+    ('Stocks', 12)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, headline: Mapping[str, Headline] | None = None) -> None:
         self._data: dict[str, MetricValue] = {}
+        self.headline: dict[str, Headline] = dict(headline or {})
 
     def __getitem__(self, key: str) -> MetricValue:
         return self._data[key]
@@ -97,8 +112,14 @@ class Metrics(Mapping[str, MetricValue]):
         self._data.update(flatten(values, prefix))
 
     def to_dict(self) -> dict[str, MetricValue]:
-        """The metrics, sorted by key."""
-        return dict(sorted(self._data.items()))
+        """The metrics, sorted by key, with the headline declaration (``headline.<i>.*``)."""
+        out = dict(self._data)
+        for i, (key, h) in enumerate(self.headline.items()):
+            out[f"headline.{i}.key"] = key
+            out[f"headline.{i}.label"] = h.label
+            out[f"headline.{i}.format"] = h.fmt
+            out[f"headline.{i}.value"] = self._data.get(key)
+        return dict(sorted(out.items()))
 
     def write(self, path: str | os.PathLike[str] | None) -> Path | None:
         """Write the metrics as JSON to ``path`` atomically; no-op when ``path`` is empty.
@@ -108,16 +129,8 @@ class Metrics(Mapping[str, MetricValue]):
         """
         if not path:
             return None
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-        try:
-            tmp.write_text(
-                json.dumps(self.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-            )
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+        target = atomic_write(path, lambda tmp: tmp.write_text(text))
         return target
 
 
@@ -127,3 +140,23 @@ def read_metrics(path: str | os.PathLike[str]) -> dict[str, MetricValue]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a metrics file (expected a JSON object)")
     return data
+
+
+def headline_entries(metrics: Mapping[str, Any]) -> dict[str, Headline]:
+    """The headline declaration a metrics file carries: ``{metric key: Headline}`` in order.
+
+    Notes
+    -----
+    Entries are ``headline.<i>.key`` / ``.label`` / ``.format`` for i = 0, 1, ... until the
+    first missing ``key``; a file written without a declaration gives ``{}``.
+    """
+    out: dict[str, Headline] = {}
+    i = 0
+    while isinstance(key := metrics.get(f"headline.{i}.key"), str):
+        label = metrics.get(f"headline.{i}.label")
+        fmt = metrics.get(f"headline.{i}.format")
+        out[key] = Headline(
+            str(label) if label is not None else key, str(fmt) if fmt is not None else ",.4f"
+        )
+        i += 1
+    return out

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,16 +34,11 @@ from matplotlib.figure import Figure
 
 from quantbook import plotting
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import load_daily_panel
 from quantbook.data.store import DataUnavailableError, Store
-from quantbook.evaluation.groups import GroupReturns, group_returns
-from quantbook.evaluation.ic import ic_series, rank_ic_series
-from quantbook.evaluation.stats import (
-    annualized_return,
-    long_short_ir,
-    net_value,
-    sharpe_ratio,
-    win_rate,
-)
+from quantbook.evaluation.factor import FactorEvaluation, evaluate_factor
+from quantbook.evaluation.stats import net_value
+from quantbook.evaluation.vocabulary import statistic_formats, statistic_labels
 from quantbook.factors.behavior import (
     FACTOR_INFO,
     FACTORS,
@@ -60,18 +54,14 @@ from quantbook.preprocess import (
     winsorize_mad,
 )
 from quantbook.reports import Metrics
-from quantbook.tables import Table, table
+from quantbook.reports.contract import check_as_of
+from quantbook.tables import Table, Text, table
 
 __all__ = [
     "COMPOSITE",
-    "HEADLINE",
-    "HEADLINE_FORMATS",
     "STYLES",
-    "BehaviorReport",
-    "FactorEvaluation",
+    "BehaviorMonthlyReport",
     "StyleReturns",
-    "Text",
-    "evaluate",
     "long_short_frame",
     "narrative",
     "plot_long_short",
@@ -82,7 +72,7 @@ __all__ = [
     "show_availability",
     "show_definition",
     "show_factor_table",
-    "show_pools",
+    "show_pool_composite",
     "show_quintiles",
     "show_style_returns",
     "show_summary",
@@ -94,20 +84,6 @@ __all__ = [
 REPORT = "behavior_monthly"
 COMPOSITE = "composite"
 PCT = ".2%"
-
-#: Metrics charted across dates on the archive page.
-HEADLINE: dict[str, str] = {
-    "factor.composite.month_ls": "Composite long-short, month",
-    "factor.composite.rank_ic_mean": "Composite rank IC, history",
-    "factor.composite.ls_ir": "Composite long-short IR, history",
-    "factor.composite.win_rate_12m": "Composite win rate, last 12 months",
-}
-HEADLINE_FORMATS: dict[str, str] = {
-    "factor.composite.month_ls": PCT,
-    "factor.composite.rank_ic_mean": ".3f",
-    "factor.composite.ls_ir": ".2f",
-    "factor.composite.win_rate_12m": ".0%",
-}
 
 #: The Barra styles shown: ``{risk model factor name: label}``.
 STYLES: dict[str, str] = {
@@ -127,114 +103,22 @@ COMPOSITE_DEFINITION = (
 )
 
 
-@dataclass(frozen=True)
-class Text:
-    """A paragraph of Markdown for a notebook cell (``_repr_markdown_``) and plain text."""
-
-    markdown: str
-
-    def __repr__(self) -> str:
-        return self.markdown
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown
-
-
 # -- evaluation ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FactorEvaluation:
-    """IC, rank IC and quantile groups of one factor over the report's history.
-
-    Attributes
-    ----------
-    name, label
-        Factor key and display name.
-    direction
-        +1 / -1: the side the long-short portfolio is long (the expected sign).
-    available
-        False when the store cannot provide the factor (then ``reason`` says why).
-    reason
-        Why the factor is unavailable.
-    ic, rank_ic
-        Per formation date (NaN where no forward return, e.g. on ``as_of``).
-    groups
-        Quantile groups and long-short (None when unavailable).
-    values
-        The values evaluated, ``date x code``.
-    """
-
-    name: str
-    label: str
-    direction: int
-    available: bool
-    reason: str = ""
-    ic: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
-    rank_ic: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
-    groups: GroupReturns | None = None
-    values: pd.DataFrame | None = None
-
-    @property
-    def long_short(self) -> pd.Series:
-        """Monthly long-short returns by formation date, finite only."""
-        if self.groups is None:
-            return pd.Series(dtype=float)
-        return self.groups.long_short.dropna()
-
-    def stats(self, *, last: int = 12) -> dict[str, Any]:
-        """History-wide and latest statistics (see :func:`summary_table`)."""
-        ls = self.long_short
-        ic = self.ic.dropna()
-        ric = self.rank_ic.dropna()
-        n = len(ls)
-        sd = float(ic.std(ddof=1)) if len(ic) > 1 else math.nan
-        return {
-            "ic_mean": float(ic.mean()) if len(ic) else math.nan,
-            "ic_t": float(ic.mean() / sd * math.sqrt(len(ic))) if sd > 0 else math.nan,
-            "rank_ic_mean": float(ric.mean()) if len(ric) else math.nan,
-            "ls_ir": long_short_ir(ls) if n > 1 else math.nan,
-            "win_rate": win_rate(ls) if n else math.nan,
-            "ls_annual": annualized_return(ls) if n else math.nan,
-            "month_ls": float(ls.iloc[-1]) if n else math.nan,
-            "month_formed": ls.index[-1] if n else None,
-            "win_rate_12m": win_rate(ls.iloc[-last:]) if n else math.nan,
-            "n_months": n,
-            "sample_start": ls.index[0] if n else None,
-            "sample_end": ls.index[-1] if n else None,
-        }
-
-
-def evaluate(
-    name: str,
+def _evaluate(
     values: pd.DataFrame,
     forward: pd.DataFrame,
     sample: pd.DataFrame,
     *,
-    label: str,
     direction: int,
     n_groups: int = 5,
     winsorize: bool = True,
 ) -> FactorEvaluation:
-    """IC, rank IC and quantile long-short of ``values`` on the evaluation ``sample``.
+    """:func:`~quantbook.evaluation.evaluate_factor` of ``values`` on the evaluation ``sample``.
 
-    Parameters
-    ----------
-    name, label, direction
-        Factor key, display name and the long side (+1 top group, -1 bottom group).
-    values
-        Factor values, ``date x code``.
-    forward
-        Forward returns by formation date.
-    sample
-        Bool mask of the stocks evaluated at each date (universe and tradable, and a pool).
-    n_groups
-        Quantile groups (5).
-    winsorize
-        Clip each cross-section of the sample to median +- 5 MAD first (for the Pearson IC;
-        rank IC and groups are unaffected).
-
-    Returns
-    -------
-    FactorEvaluation
+    ``sample`` is the bool mask of the stocks evaluated at each date (universe and tradable,
+    and a pool); with ``winsorize`` each cross-section of the sample is first clipped to
+    median +- 5 MAD (for the Pearson IC; rank IC and groups are unaffected). The long-short
+    portfolio is long the top group for ``direction`` +1, the bottom group for -1.
     """
     v = values.reindex(index=sample.index, columns=sample.columns).where(sample.astype(bool))
     with warnings.catch_warnings():
@@ -242,25 +126,17 @@ def evaluate(
         warnings.simplefilter("ignore", DegenerateCrossSectionWarning)
         if winsorize:
             v = winsorize_mad(v, k=5.0)
-        ic = ic_series(v, forward, tradable=sample)
-        ric = rank_ic_series(v, forward, tradable=sample)
-        g = group_returns(
-            v, forward, n_groups=n_groups, tradable=sample, direction=1 if direction > 0 else -1
+        return evaluate_factor(
+            v,
+            forward,
+            quantiles=n_groups,
+            tradable=sample,
+            direction=1 if direction > 0 else -1,
         )
-    return FactorEvaluation(
-        name=name,
-        label=label,
-        direction=direction,
-        available=True,
-        ic=ic,
-        rank_ic=ric,
-        groups=g,
-        values=v,
-    )
 
 
 @dataclass(frozen=True)
-class BehaviorReport:
+class BehaviorMonthlyReport:
     """Everything the report shows for one as-of date.
 
     Attributes
@@ -278,7 +154,8 @@ class BehaviorReport:
     composite
         The composite (None when no factor is available).
     evaluations
-        ``{factor or "composite": FactorEvaluation}``.
+        ``{factor or "composite": FactorEvaluation}``, None where unavailable
+        (:meth:`unavailable_reason` says why).
     n_groups, icir_window
         Settings.
     """
@@ -290,7 +167,7 @@ class BehaviorReport:
     history: FactorHistory
     panel: MonthlyPanel
     composite: CompositeResult | None
-    evaluations: dict[str, FactorEvaluation]
+    evaluations: dict[str, FactorEvaluation | None]
     n_groups: int
     icir_window: int
 
@@ -315,16 +192,23 @@ class BehaviorReport:
     def label(self, name: str) -> str:
         return "Composite" if name == COMPOSITE else FACTOR_INFO[name].label
 
+    def unavailable_reason(self, name: str) -> str:
+        """Why a factor (or the composite) has no evaluation ("" when it has one)."""
+        if self.evaluations.get(name) is not None:
+            return ""
+        if name == COMPOSITE:
+            return "no behaviour factor is available in this store"
+        return self.history.status[name].reason
+
     def sample_span(self, name: str) -> str:
         """``first to last formation month-end (n months)`` of a factor's statistics."""
         ev = self.evaluations.get(name)
-        if ev is None or not ev.available or ev.long_short.empty:
+        if ev is None or ev.long_short.empty:
             return "none yet"
-        s = ev.stats()
-        n = s["n_months"]
+        s = ev.statistics()
+        n = s["ls_n_periods"]
         return (
-            f"{s['sample_start']:%Y-%m-%d} to {s['sample_end']:%Y-%m-%d} "
-            f"({n} month{'s' if n != 1 else ''})"
+            f"{s['ls_start']:%Y-%m-%d} to {s['ls_end']:%Y-%m-%d} ({n} month{'s' if n != 1 else ''})"
         )
 
     def sample_note(self, name: str = COMPOSITE) -> str:
@@ -339,15 +223,16 @@ class BehaviorReport:
         spans = "; ".join(
             f"{self.label(n)} {self.sample_span(n)}"
             for n in self.names
-            if self.evaluations[n].available
+            if self.evaluations[n] is not None
         )
         return f"Samples (formation month-ends, returns to {self.as_of:%Y-%m-%d}): {spans}."
 
 
 def _first_bar_date(store: Store) -> pd.Timestamp:
     """The first day with daily bars (the store's span may start earlier)."""
-    first = store.read("daily_bars", columns=["date"])["date"].min()
-    return store.start if pd.isna(first) else max(pd.Timestamp(first), store.start)
+    panel = load_daily_panel(store, fields=["close"])
+    rows = np.flatnonzero(panel.present.any(axis=1))
+    return store.start if not len(rows) else max(panel.dates[rows[0]], store.start)
 
 
 def prepare(
@@ -361,7 +246,7 @@ def prepare(
     exclude_bse: bool = True,
     cache: bool = True,
     progress: bool = False,
-) -> BehaviorReport:
+) -> BehaviorMonthlyReport:
     """Compute everything the report shows for ``as_of`` from data up to that day.
 
     Parameters
@@ -369,8 +254,8 @@ def prepare(
     store
         An open store.
     as_of
-        A month-end (the last trading day of a month); another trading day is used as given
-        (the month's result then runs to that day).
+        A month-end (the last trading day of a month); another day raises
+        :class:`~quantbook.reports.contract.AsOfPolicyError` (the runner resolves dates).
     apm_index
         APM's index (``000300.SH``, or ``"market"``).
     n_groups
@@ -388,15 +273,10 @@ def prepare(
 
     Returns
     -------
-    BehaviorReport
+    BehaviorMonthlyReport
     """
-    day = pd.Timestamp(as_of).normalize()
-    if day > store.end or day < store.start:
-        raise ValueError(
-            f"as-of {day:%Y-%m-%d} is outside store {store.name!r} ({store.start:%Y-%m-%d} to {store.end:%Y-%m-%d})"
-        )
+    day = check_as_of(store, as_of, report=REPORT)
     cal = store.calendar()
-    day = cal.previous_or_same(day, warn=False)
     # formation dates from the first daily bar on: an imported store's span can start years
     # earlier (its index files), and month-ends without bars carry no values, only cost
     dates = cal.month_ends(start=_first_bar_date(store), end=day)
@@ -406,20 +286,16 @@ def prepare(
     hist = factor_history(store, dates, params=params, cache=cache, progress=progress)
     mp = load_monthly_panel(store, dates, min_listed_days=min_listed_days, exclude_bse=exclude_bse)
     sample = mp.sample
-    evaluations: dict[str, FactorEvaluation] = {}
+    evaluations: dict[str, FactorEvaluation | None] = {}
     for n in FACTORS:
-        info = FACTOR_INFO[n]
-        st = hist.status[n]
-        if not st.available:
-            evaluations[n] = FactorEvaluation(n, info.label, info.direction, False, st.reason)
+        if not hist.status[n].available:
+            evaluations[n] = None
             continue
-        evaluations[n] = evaluate(
-            n,
+        evaluations[n] = _evaluate(
             hist.values[n],
             mp.forward,
             sample,
-            label=info.label,
-            direction=info.direction,
+            direction=FACTOR_INFO[n].direction,
             n_groups=n_groups,
         )
     comp: CompositeResult | None = None
@@ -433,21 +309,12 @@ def prepare(
             tradable=sample,
             window=icir_window,
         )
-        evaluations[COMPOSITE] = evaluate(
-            COMPOSITE,
-            comp.values,
-            mp.forward,
-            sample,
-            label="Composite",
-            direction=1,
-            n_groups=n_groups,
-            winsorize=False,
+        evaluations[COMPOSITE] = _evaluate(
+            comp.values, mp.forward, sample, direction=1, n_groups=n_groups, winsorize=False
         )
     else:
-        evaluations[COMPOSITE] = FactorEvaluation(
-            COMPOSITE, "Composite", 1, False, "no behaviour factor is available in this store"
-        )
-    return BehaviorReport(
+        evaluations[COMPOSITE] = None
+    return BehaviorMonthlyReport(
         store=store,
         as_of=day,
         dates=pd.DatetimeIndex(dates, name="date"),
@@ -471,45 +338,25 @@ _SUMMARY_COLS = [
     "ls_annual",
     "month_ls",
     "win_rate_12m",
-    "n_months",
+    "ls_n_periods",
 ]
-_SUMMARY_FORMATS = {
-    "ic_mean": ".3f",
-    "rank_ic_mean": ".3f",
-    "ic_t": ".1f",
-    "ls_ir": ".2f",
-    "win_rate": ".0%",
-    "ls_annual": ".1%",
-    "month_ls": PCT,
-    "win_rate_12m": ".0%",
-    "n_months": ",d",
-}
-_SUMMARY_LABELS = {
-    "ic_mean": "IC",
-    "rank_ic_mean": "Rank IC",
-    "ic_t": "IC t-stat",
-    "ls_ir": "L-S IR",
-    "win_rate": "Win rate",
-    "ls_annual": "L-S ann. return",
-    "month_ls": "L-S this month",
-    "win_rate_12m": "Win rate 12m",
-    "n_months": "Months",
-}
+_SUMMARY_FORMATS = statistic_formats(_SUMMARY_COLS)
+_SUMMARY_LABELS = statistic_labels(_SUMMARY_COLS)
 
 
-def _record(metrics: Metrics | None, name: str, stats: dict[str, Any], available: bool) -> None:
+def _record(metrics: Metrics | None, name: str, stats: pd.Series, available: bool) -> None:
     if metrics is None:
         return
     metrics.record(f"factor.{name}.available", available)
     if not available:
         return
     metrics.update(
-        {k: stats[k] for k in [*_SUMMARY_COLS, "sample_start", "sample_end"]},
+        {k: stats[k] for k in [*_SUMMARY_COLS, "ls_start", "ls_end"]},
         prefix=f"factor.{name}",
     )
 
 
-def summary_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def summary_table(rep: BehaviorMonthlyReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """History-wide statistics of every factor and the composite, and this month's result.
 
     Columns: IC and rank IC (means over the months), IC t-statistic, long-short IR
@@ -522,29 +369,35 @@ def summary_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.
     rows = {}
     for n in rep.names:
         ev = rep.evaluations[n]
-        st = ev.stats() if ev.available else dict.fromkeys(_SUMMARY_COLS, math.nan)
-        _record(metrics, n, st, ev.available)
+        st = (
+            ev.statistics()
+            if ev is not None
+            else pd.Series(dict.fromkeys(_SUMMARY_COLS, math.nan), dtype=object)
+        )
+        _record(metrics, n, st, ev is not None)
         rows[rep.label(n)] = {k: st[k] for k in _SUMMARY_COLS}
     out = pd.DataFrame.from_dict(rows, orient="index")
-    out["n_months"] = out["n_months"].fillna(0).astype("int64")
+    out[_SUMMARY_COLS[:-1]] = out[_SUMMARY_COLS[:-1]].astype(float)
+    out["ls_n_periods"] = out["ls_n_periods"].fillna(0).astype("int64")
     out.index.name = "factor"
     return out
 
 
-def factor_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
+def factor_table(rep: BehaviorMonthlyReport, name: str) -> pd.DataFrame:
     """One factor's row of :func:`summary_table` (empty when unavailable)."""
     ev = rep.evaluations[name]
-    if not ev.available:
+    if ev is None:
         return pd.DataFrame(columns=_SUMMARY_COLS)
-    st = ev.stats()
+    st = ev.statistics()
     out = pd.DataFrame(
-        {k: [st[k]] for k in _SUMMARY_COLS}, index=pd.Index([ev.label], name="factor")
+        {k: [st[k]] for k in _SUMMARY_COLS}, index=pd.Index([rep.label(name)], name="factor")
     )
-    out["n_months"] = out["n_months"].astype("int64")
+    out[_SUMMARY_COLS[:-1]] = out[_SUMMARY_COLS[:-1]].astype(float)
+    out["ls_n_periods"] = out["ls_n_periods"].astype("int64")
     return out
 
 
-def long_short_frame(rep: BehaviorReport, name: str) -> pd.DataFrame:
+def long_short_frame(rep: BehaviorMonthlyReport, name: str) -> pd.DataFrame:
     """Monthly long-short returns and cumulative net value, by the month they are realized.
 
     Returns
@@ -555,7 +408,7 @@ def long_short_frame(rep: BehaviorReport, name: str) -> pd.DataFrame:
         ``long``, ``short`` (the two legs' returns).
     """
     ev = rep.evaluations[name]
-    if not ev.available or ev.groups is None:
+    if ev is None:
         return pd.DataFrame(columns=["formed", "long_short", "net_value", "long", "short"])
     ls = ev.long_short
     nxt = pd.Series(rep.dates[1:], index=rep.dates[:-1])
@@ -576,76 +429,69 @@ def long_short_frame(rep: BehaviorReport, name: str) -> pd.DataFrame:
     return out
 
 
-def quintile_table(rep: BehaviorReport, name: str) -> pd.DataFrame:
-    """Per quantile group: mean monthly return, annualized return, and this month's return.
+#: The columns of :func:`quintile_table` (vocabulary keys).
+_QUINTILE_COLS = ["mean_return", "annual_return", "latest_return", "mean_stocks"]
 
-    Group 1 holds the lowest factor values. Returns an empty frame when unavailable.
+
+def quintile_table(rep: BehaviorMonthlyReport, name: str) -> pd.DataFrame:
+    """Per quantile group: mean monthly return, annualized return, this month's return, stocks.
+
+    The rows of :meth:`FactorEvaluation.quantile_table` (``Q1`` holds the lowest factor
+    values); columns: vocabulary keys ``mean_return``, ``annual_return`` (compounded),
+    ``latest_return`` (the group's return formed at the previous month-end) and
+    ``mean_stocks``. Returns an empty frame when unavailable.
     """
     ev = rep.evaluations[name]
-    if not ev.available or ev.groups is None:
-        return pd.DataFrame(columns=["mean", "annualized", "month", "mean_count"])
-    g = ev.groups.returns
-    valid = ev.long_short.index
-    rows = {}
-    last = valid[-1] if len(valid) else None
-    for col in g.columns:
-        r = g.loc[valid, col]
-        rows[f"Q{int(col)}"] = {
-            "mean": float(r.mean()) if len(r) else math.nan,
-            "annualized": annualized_return(r) if len(r) else math.nan,
-            "month": float(g.loc[last, col]) if last is not None else math.nan,
-            "mean_count": float(ev.groups.counts.loc[valid, col].mean()) if len(r) else math.nan,
-        }
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "group"
-    return out
+    if ev is None:
+        return pd.DataFrame(columns=_QUINTILE_COLS)
+    q = ev.quantile_table().drop(index="long-short")[_QUINTILE_COLS]
+    q.index = pd.Index([f"Q{int(g)}" for g in q.index], name="group")
+    return q
 
 
-def pool_table(rep: BehaviorReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def pool_table(rep: BehaviorMonthlyReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The composite evaluated within each pool (and the whole universe).
 
     Columns: IC, rank IC, long-short IR, annualized long-short return (compounded), Sharpe
     (annualized return / annualized volatility), monthly win rate, months. Groups are formed
     within the pool. Records ``pool.<name>.*``.
     """
-    cols = ["ic_mean", "rank_ic_mean", "ls_ir", "ls_annual", "sharpe", "win_rate", "n_months"]
+    cols = [
+        "ic_mean",
+        "rank_ic_mean",
+        "ls_ir",
+        "ls_annual",
+        "ls_sharpe",
+        "win_rate",
+        "ls_n_periods",
+    ]
     if rep.composite is None:
         return pd.DataFrame(columns=cols)
     rows = {}
     pools = {"All (universe)": None, **rep.panel.pools}
     for pname, mask in pools.items():
         sample = rep.panel.sample if mask is None else rep.panel.sample & mask
-        ev = evaluate(
-            COMPOSITE,
+        ev = _evaluate(
             rep.composite.values,
             rep.panel.forward,
             sample,
-            label="Composite",
             direction=1,
             n_groups=rep.n_groups,
             winsorize=False,
         )
-        st = ev.stats()
-        ls = ev.long_short
-        rows[pname] = {
-            "ic_mean": st["ic_mean"],
-            "rank_ic_mean": st["rank_ic_mean"],
-            "ls_ir": st["ls_ir"],
-            "ls_annual": st["ls_annual"],
-            "sharpe": sharpe_ratio(ls) if len(ls) > 1 else math.nan,
-            "win_rate": st["win_rate"],
-            "n_months": st["n_months"],
-        }
+        st = ev.statistics()
+        rows[pname] = {k: st[k] for k in cols}
         if metrics is not None:
             key = "all" if mask is None else pname.lower().replace(" ", "")
             metrics.update(rows[pname], prefix=f"pool.{key}")
     out = pd.DataFrame.from_dict(rows, orient="index")
-    out["n_months"] = out["n_months"].astype("int64")
+    out[cols[:-1]] = out[cols[:-1]].astype(float)
+    out["ls_n_periods"] = out["ls_n_periods"].astype("int64")
     out.index.name = "pool"
     return out
 
 
-def composite_weights(rep: BehaviorReport, *, months: int = 12) -> pd.DataFrame:
+def composite_weights(rep: BehaviorMonthlyReport, *, months: int = 12) -> pd.DataFrame:
     """The composite's ICIR weights at the last ``months`` month-ends (``date x factor``)."""
     if rep.composite is None:
         return pd.DataFrame()
@@ -683,7 +529,8 @@ def style_factor_returns(
 ) -> StyleReturns:
     """Monthly returns of Size, BookToPrice, Growth and earnings expectation to ``as_of``.
 
-    Calls ``quantbook.risk.fit(store, start=..., end=as_of, freq="M")`` and reads its
+    Calls ``quantbook.risk.fit_cached(store, end=as_of, config=RiskFitConfig(freq="M",
+    start=...))`` (the fit other reports share) and reads its
     ``factor_returns`` (``date x factor``). Without analyst forecasts, the earnings-expectation
     factor is the EarningsYield style (SPEC §1). When the risk model is not part of this
     build, or the store lacks what it needs, the result says so (``available=False``).
@@ -700,7 +547,9 @@ def style_factor_returns(
     ends = store.calendar().month_ends(end=day)
     start = ends[-(months + 1)] if len(ends) > months else store.start
     try:
-        res = risk.fit(store, start=start, end=day, freq="M", progress=False)
+        res = risk.fit_cached(
+            store, end=day, config=risk.RiskFitConfig(freq="M", start=start), progress=False
+        )
     except DataUnavailableError as e:
         return StyleReturns(False, f"The risk model cannot run on store {store.name!r}: {e}")
     fr = pd.DataFrame(res.factor_returns)
@@ -741,14 +590,14 @@ def _pct(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:+.2%}"
 
 
-def narrative(rep: BehaviorReport) -> Text:
+def narrative(rep: BehaviorMonthlyReport) -> Text:
     """This month's result in a few sentences, generated from the numbers."""
     comp = rep.evaluations[COMPOSITE]
     prev = rep.prev_month_end
     parts = []
     month = f"{rep.as_of:%B %Y}"
-    if comp.available and not comp.long_short.empty and prev is not None:
-        st = comp.stats()
+    if comp is not None and not comp.long_short.empty and prev is not None:
+        st = comp.statistics()
         ls = comp.long_short
         formed = ls.index[-1]
         if formed == prev:
@@ -767,23 +616,23 @@ def narrative(rep: BehaviorReport) -> Text:
                 f"date with a return is {formed:%Y-%m-%d})."
             )
         parts.append(
-            f"Over the whole history ({st['n_months']} months from {st['sample_start']:%Y-%m}) "
+            f"Over the whole history ({st['ls_n_periods']} months from {st['ls_start']:%Y-%m}) "
             f"its rank IC averages {st['rank_ic_mean']:+.3f}, its long-short IR is "
             f"{st['ls_ir']:.2f} and it wins {st['win_rate']:.0%} of months."
         )
-    elif comp.available:
+    elif comp is not None:
         parts.append(
             f"The composite needs {rep.icir_window} months of rank ICs for its weights; it has no "
             f"long-short return yet at {rep.as_of:%Y-%m-%d}."
         )
     else:
-        parts.append(f"No composite this month: {comp.reason}.")
+        parts.append(f"No composite this month: {rep.unavailable_reason(COMPOSITE)}.")
     month_ls = {
-        rep.label(n): rep.evaluations[n].stats()["month_ls"]
+        rep.label(n): float(ev.long_short.iloc[-1])
         for n in FACTORS
-        if rep.evaluations[n].available
-        and not rep.evaluations[n].long_short.empty
-        and rep.evaluations[n].long_short.index[-1] == prev
+        if (ev := rep.evaluations[n]) is not None
+        and not ev.long_short.empty
+        and ev.long_short.index[-1] == prev
     }
     if month_ls:
         best = max(month_ls, key=lambda k: month_ls[k])
@@ -794,7 +643,7 @@ def narrative(rep: BehaviorReport) -> Text:
             f"{best} did best ({_pct(month_ls[best])})"
             + (f" and {worst} worst ({_pct(month_ls[worst])})." if worst != best else ".")
         )
-    missing = [rep.label(n) for n in FACTORS if not rep.evaluations[n].available]
+    missing = [rep.label(n) for n in FACTORS if rep.evaluations[n] is None]
     if missing:
         parts.append(
             f"Not available in this store: {', '.join(missing)}; the composite combines the rest."
@@ -803,7 +652,7 @@ def narrative(rep: BehaviorReport) -> Text:
 
 
 # -- presentation ----------------------------------------------------------------------------------
-def show_summary(frame: pd.DataFrame, rep: BehaviorReport) -> Table:
+def show_summary(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table:
     """The history-wide table of all factors and the composite."""
     return table(
         frame,
@@ -821,21 +670,24 @@ def show_summary(frame: pd.DataFrame, rep: BehaviorReport) -> Table:
     )
 
 
-def show_factor_table(rep: BehaviorReport, name: str) -> Table | Text:
+def show_factor_table(rep: BehaviorMonthlyReport, name: str) -> Table | Text:
     """One factor's statistics, or why it is unavailable."""
-    ev = rep.evaluations[name]
-    if not ev.available:
-        return Text(f"**{ev.label} is unavailable in store `{rep.store.name}`:** {ev.reason}.")
+    label = rep.label(name)
+    if rep.evaluations[name] is None:
+        return Text(
+            f"**{label} is unavailable in store `{rep.store.name}`:** "
+            f"{rep.unavailable_reason(name)}."
+        )
     return table(
         factor_table(rep, name),
-        title=f"{ev.label}: history-wide statistics and {rep.as_of:%Y-%m}",
+        title=f"{label}: history-wide statistics and {rep.as_of:%Y-%m}",
         formats=_SUMMARY_FORMATS,
         labels=_SUMMARY_LABELS,
         note=rep.sample_note(name),
     )
 
 
-def show_definition(rep: BehaviorReport, name: str) -> Text:
+def show_definition(rep: BehaviorMonthlyReport, name: str) -> Text:
     """The factor's definition and rules (and its availability in this store)."""
     if name == COMPOSITE:
         used = rep.history.available
@@ -863,7 +715,7 @@ def show_definition(rep: BehaviorReport, name: str) -> Text:
     return Text(text)
 
 
-def show_availability(rep: BehaviorReport) -> Table:
+def show_availability(rep: BehaviorMonthlyReport) -> Table:
     """Which factors the store provides, and how many month-ends were computed or cached."""
     rows = {}
     for n in FACTORS:
@@ -882,49 +734,28 @@ def show_availability(rep: BehaviorReport) -> Table:
     )
 
 
-def show_quintiles(rep: BehaviorReport, name: str) -> Table | Text:
-    ev = rep.evaluations[name]
-    if not ev.available:
-        return Text(f"{ev.label}: unavailable.")
+def show_quintiles(rep: BehaviorMonthlyReport, name: str) -> Table | Text:
+    label = rep.label(name)
+    if rep.evaluations[name] is None:
+        return Text(f"{label}: unavailable.")
     return table(
         quintile_table(rep, name),
-        title=f"{ev.label}: quintile returns (Q1 = lowest values)",
-        formats={"mean": PCT, "annualized": ".1%", "month": PCT, "mean_count": ",.0f"},
-        labels={
-            "mean": "Mean monthly",
-            "annualized": "Annualized",
-            "month": "This month",
-            "mean_count": "Stocks",
-        },
+        title=f"{label}: quintile returns (Q1 = lowest values)",
+        formats=statistic_formats(_QUINTILE_COLS),
+        labels=statistic_labels(_QUINTILE_COLS),
         note=rep.sample_note(name),
     )
 
 
-def show_pools(frame: pd.DataFrame, rep: BehaviorReport) -> Table | Text:
+def show_pool_composite(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table | Text:
     if rep.composite is None:
         return Text("No composite: no behaviour factor is available in this store.")
     src = "; ".join(f"{k}: {v}" for k, v in rep.panel.pool_source.items())
     return table(
         frame,
         title="Composite by stock pool",
-        formats={
-            "ic_mean": ".3f",
-            "rank_ic_mean": ".3f",
-            "ls_ir": ".2f",
-            "ls_annual": ".1%",
-            "sharpe": ".2f",
-            "win_rate": ".0%",
-            "n_months": ",d",
-        },
-        labels={
-            "ic_mean": "IC",
-            "rank_ic_mean": "Rank IC",
-            "ls_ir": "L-S IR",
-            "ls_annual": "L-S ann. return",
-            "sharpe": "Sharpe",
-            "win_rate": "Win rate",
-            "n_months": "Months",
-        },
+        formats=statistic_formats(frame.columns),
+        labels=statistic_labels(frame.columns),
         note=(
             f"{rep.sample_note()} Quintiles formed within each pool at each month-end. "
             "Sharpe = compounded annualized L-S return / annualized volatility (risk-free 0); "
@@ -933,7 +764,7 @@ def show_pools(frame: pd.DataFrame, rep: BehaviorReport) -> Table | Text:
     )
 
 
-def show_weights(rep: BehaviorReport, *, months: int = 12) -> Table | Text:
+def show_weights(rep: BehaviorMonthlyReport, *, months: int = 12) -> Table | Text:
     w = composite_weights(rep, months=months)
     if w.empty:
         return Text("The composite has no weights yet (fewer than 12 months of rank ICs).")
@@ -953,12 +784,12 @@ def show_style_returns(sr: StyleReturns) -> Table | Text:
     )
 
 
-def plot_long_short(rep: BehaviorReport, name: str) -> Figure | Text:
+def plot_long_short(rep: BehaviorMonthlyReport, name: str) -> Figure | Text:
     """Monthly long-short returns (bars) and the cumulative long-short net value (line)."""
-    ev = rep.evaluations[name]
+    label = rep.label(name)
     frame = long_short_frame(rep, name)
     if frame.empty:
-        return Text(f"{ev.label}: no long-short returns to chart.")
+        return Text(f"{label}: no long-short returns to chart.")
     fig, axes = plotting.new_figure(size=(8.0, 3.6))
     ax = axes[0, 0]
     x = np.arange(len(frame))
@@ -974,20 +805,20 @@ def plot_long_short(rep: BehaviorReport, name: str) -> Figure | Text:
     step = max(1, len(frame) // 12)
     ax.set_xticks(x[::step], [f"{d:%Y-%m}" for d in frame.index[::step]], rotation=90, fontsize=7)
     ax.set_title(
-        f"{ev.label}: monthly long-short return and cumulative net value", fontsize=10, loc="left"
+        f"{label}: monthly long-short return and cumulative net value", fontsize=10, loc="left"
     )
     return fig
 
 
-def plot_quintiles(rep: BehaviorReport, name: str) -> Figure | Text:
+def plot_quintiles(rep: BehaviorMonthlyReport, name: str) -> Figure | Text:
     """Annualized return of each quintile group."""
-    ev = rep.evaluations[name]
+    label = rep.label(name)
     q = quintile_table(rep, name)
     if q.empty:
-        return Text(f"{ev.label}: no quintile returns to chart.")
+        return Text(f"{label}: no quintile returns to chart.")
     return plotting.bar_chart(
-        q["annualized"],
-        title=f"{ev.label}: annualized return by quintile (Q1 = lowest)",
+        q["annual_return"],
+        title=f"{label}: annualized return by quintile (Q1 = lowest)",
         horizontal=False,
         size=(6.0, 3.0),
     )

@@ -41,10 +41,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from quantbook import plotting
-from quantbook.data.calendar import SnappedDateWarning
 from quantbook.data.store import Store
 from quantbook.evaluation import excess_return
 from quantbook.reports import Metrics
+from quantbook.reports.contract import check_as_of
 from quantbook.strategies import (
     CASH,
     STRATEGIES,
@@ -57,14 +57,11 @@ from quantbook.strategies import (
     run_all,
 )
 from quantbook.strategies.market import EtfDataEndWarning, EtfSplitWarning
-from quantbook.tables import Table, table
+from quantbook.tables import Table, Text, table
 
 __all__ = [
-    "HEADLINE",
-    "HEADLINE_FORMATS",
     "Stack",
-    "Text",
-    "WeeklyBook",
+    "EtfWeeklyReport",
     "backtest_stats",
     "change_signals",
     "changes",
@@ -79,7 +76,7 @@ __all__ = [
     "show_holdings",
     "show_method",
     "show_references",
-    "show_summary",
+    "show_strategy_summary",
     "show_unavailable",
     "summary",
     "unavailable",
@@ -87,26 +84,6 @@ __all__ = [
 
 REPORT = "etf_weekly"
 PCT = ".2%"
-
-#: Metrics charted across dates on the archive page.
-HEADLINE: dict[str, str] = {
-    f"strategy.{k}.excess_since_start": f"{cls.title}: excess since start"
-    for k, cls in STRATEGIES.items()
-}
-HEADLINE_FORMATS: dict[str, str] = dict.fromkeys(HEADLINE, PCT)
-
-
-@dataclass(frozen=True)
-class Text:
-    """A paragraph of Markdown for a notebook output (plain text in terminals and nbval)."""
-
-    text: str
-
-    def __repr__(self) -> str:
-        return self.text
-
-    def _repr_markdown_(self) -> str:
-        return self.text
 
 
 @dataclass(frozen=True)
@@ -122,14 +99,14 @@ class Stack:
         out = []
         for p in self.parts:
             if isinstance(p, Text):
-                out.append(f"<p><em>{html.escape(p.text)}</em></p>")
+                out.append(f"<p><em>{html.escape(p.markdown)}</em></p>")
             else:
                 out.append(p._repr_html_())
         return "\n".join(out)
 
 
 @dataclass(frozen=True)
-class WeeklyBook:
+class EtfWeeklyReport:
     """The six strategies backtested to one as-of week-end.
 
     Attributes
@@ -212,21 +189,6 @@ def _with_training(
     return out
 
 
-def _snap_week_end(store: Store, day: pd.Timestamp) -> pd.Timestamp:
-    cal = store.calendar()
-    ends = cal.week_ends(end=day)
-    if not len(ends):
-        raise ValueError(f"no complete week in store {store.name!r} up to {day:%Y-%m-%d}")
-    out = pd.Timestamp(ends[-1])
-    if out != day:
-        warnings.warn(
-            f"{day:%Y-%m-%d} is not a week-end; the report uses the previous week-end {out:%Y-%m-%d}",
-            SnappedDateWarning,
-            stacklevel=3,
-        )
-    return out
-
-
 def prepare(
     store: Store,
     *,
@@ -241,7 +203,7 @@ def prepare(
     min_train: int | None = None,
     retrain_every: int | None = None,
     cache: bool = True,
-) -> WeeklyBook:
+) -> EtfWeeklyReport:
     """Load the data up to ``as_of`` and backtest the strategies.
 
     Parameters
@@ -249,8 +211,8 @@ def prepare(
     store
         An open store.
     as_of
-        The as-of date; a day that is not a week-end moves to the previous week-end (with a
-        :class:`~quantbook.data.calendar.SnappedDateWarning`).
+        A week-end (the last trading day of a week); another day raises
+        :class:`~quantbook.reports.contract.AsOfPolicyError` (the runner resolves dates).
     start_date
         First day of the "since the start date" period (default: the first trading day of
         the year before ``as_of``'s).
@@ -266,13 +228,7 @@ def prepare(
     cache
         Cache trained models under the store.
     """
-    day = pd.Timestamp(as_of).normalize()
-    if day > store.end or day < store.start:
-        raise ValueError(
-            f"as-of {day:%Y-%m-%d} is outside store {store.name!r} ({store.start:%Y-%m-%d}..{store.end:%Y-%m-%d})"
-        )
-    day = store.calendar().previous_or_same(day, warn=False)
-    week_end = _snap_week_end(store, day)
+    week_end = check_as_of(store, as_of, report=REPORT)
     chosen = default_strategies(
         _with_training(
             params, train_window=train_window, min_train=min_train, retrain_every=retrain_every
@@ -314,7 +270,7 @@ def prepare(
         equity_bps=equity_cost_bps, by_category={"bond": bond_cost_bps, "money": money_cost_bps}
     )
     results = run_all(inputs, chosen, costs=costs)
-    return WeeklyBook(
+    return EtfWeeklyReport(
         store=store,
         as_of=as_of_ts,
         start_date=start,
@@ -346,7 +302,7 @@ def _annualized_excess(res: StrategyResult, base: pd.Timestamp | None = None) ->
     return excess_return(r, bt.benchmark.reindex(r.index), periods_per_year=52)
 
 
-def summary(book: WeeklyBook, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def summary(book: EtfWeeklyReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """One row per strategy: last week, excess over several periods, annualized excess.
 
     Returns
@@ -422,7 +378,7 @@ def summary(book: WeeklyBook, *, metrics: Metrics | None = None) -> pd.DataFrame
     return out
 
 
-def show_summary(frame: pd.DataFrame, book: WeeklyBook) -> Table:
+def show_strategy_summary(frame: pd.DataFrame, book: EtfWeeklyReport) -> Table:
     """The summary table with percentages."""
     start = f"{book.start_date:%Y-%m-%d}"
     labels = {
@@ -451,7 +407,7 @@ def show_summary(frame: pd.DataFrame, book: WeeklyBook) -> Table:
     )
 
 
-def unavailable(book: WeeklyBook) -> pd.DataFrame:
+def unavailable(book: EtfWeeklyReport) -> pd.DataFrame:
     """Strategies that could not run on this store, with each missing input and why."""
     rows = [
         {"strategy": res.title, "input": item, "reason": reason}
@@ -462,7 +418,7 @@ def unavailable(book: WeeklyBook) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["strategy", "input", "reason"])
 
 
-def show_unavailable(frame: pd.DataFrame, book: WeeklyBook) -> Table | Text:
+def show_unavailable(frame: pd.DataFrame, book: EtfWeeklyReport) -> Table | Text:
     """Which strategies cannot run here and why (a sentence when all run)."""
     data_notes = "".join(f"\n- {n}" for n in book.notes)
     if frame.empty:
@@ -478,7 +434,7 @@ def show_unavailable(frame: pd.DataFrame, book: WeeklyBook) -> Table | Text:
     )
 
 
-def backtest_stats(book: WeeklyBook, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def backtest_stats(book: EtfWeeklyReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """Statistics of each backtest (weekly net returns, whole sample)."""
     rows = {}
     for key, res in book.results.items():
@@ -515,7 +471,7 @@ def backtest_stats(book: WeeklyBook, *, metrics: Metrics | None = None) -> pd.Da
     return out
 
 
-def show_backtest_stats(frame: pd.DataFrame, book: WeeklyBook) -> Table:
+def show_backtest_stats(frame: pd.DataFrame, book: EtfWeeklyReport) -> Table:
     """The statistics table."""
     labels = {
         "annual_return": "Annualized return",
@@ -558,7 +514,7 @@ def show_backtest_stats(frame: pd.DataFrame, book: WeeklyBook) -> Table:
 
 
 # -- one strategy -----------------------------------------------------------------------------
-def nav(book: WeeklyBook, key: str) -> pd.DataFrame:
+def nav(book: EtfWeeklyReport, key: str) -> pd.DataFrame:
     """Net value of the strategy and its benchmark (1 at the first rebalance), their ratio and
     the strategy's drawdown."""
     res = book.result(key)
@@ -572,7 +528,7 @@ def nav(book: WeeklyBook, key: str) -> pd.DataFrame:
     return out
 
 
-def plot_nav(book: WeeklyBook, key: str) -> Figure | Text:
+def plot_nav(book: EtfWeeklyReport, key: str) -> Figure | Text:
     """Net value against the benchmark (top), relative value (middle), drawdown (bottom)."""
     res = book.result(key)
     frame = nav(book, key)
@@ -600,7 +556,7 @@ def plot_nav(book: WeeklyBook, key: str) -> Figure | Text:
     return fig
 
 
-def references(book: WeeklyBook, key: str, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def references(book: EtfWeeklyReport, key: str, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The strategy against static portfolios of its own ETFs, over the same weeks.
 
     Returns
@@ -644,7 +600,7 @@ def references(book: WeeklyBook, key: str, *, metrics: Metrics | None = None) ->
     return out
 
 
-def show_references(frame: pd.DataFrame, book: WeeklyBook, key: str) -> Table | Text:
+def show_references(frame: pd.DataFrame, book: EtfWeeklyReport, key: str) -> Table | Text:
     res = book.result(key)
     if frame.empty or len(frame) < 2:
         return Text("")
@@ -664,16 +620,16 @@ def show_references(frame: pd.DataFrame, book: WeeklyBook, key: str) -> Table | 
     )
 
 
-def _name(book: WeeklyBook, code: str) -> str:
+def _name(book: EtfWeeklyReport, code: str) -> str:
     return "cash" if code == CASH else book.inputs.market.name(code)
 
 
-def _category(book: WeeklyBook, code: str) -> str:
+def _category(book: EtfWeeklyReport, code: str) -> str:
     info = book.inputs.market.info
     return "cash" if code == CASH else str(info.at[code, "category"]) if code in info.index else ""
 
 
-def holdings(book: WeeklyBook, key: str, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def holdings(book: EtfWeeklyReport, key: str, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """Holdings after the as-of rebalance: ETF code, name, category and weight."""
     res = book.result(key)
     if not res.ok:
@@ -697,7 +653,7 @@ def holdings(book: WeeklyBook, key: str, *, metrics: Metrics | None = None) -> p
     return out
 
 
-def show_holdings(frame: pd.DataFrame, book: WeeklyBook, key: str) -> Table | Text:
+def show_holdings(frame: pd.DataFrame, book: EtfWeeklyReport, key: str) -> Table | Text:
     res = book.result(key)
     if not res.ok:
         return Text(
@@ -714,7 +670,7 @@ def show_holdings(frame: pd.DataFrame, book: WeeklyBook, key: str) -> Table | Te
     )
 
 
-def changes(book: WeeklyBook, key: str) -> pd.DataFrame:
+def changes(book: EtfWeeklyReport, key: str) -> pd.DataFrame:
     """Weights held last week and this week (after each rebalance) for every ETF in either."""
     res = book.result(key)
     if not res.ok or res.backtest is None or len(res.backtest.weights) < 2:
@@ -742,7 +698,7 @@ def changes(book: WeeklyBook, key: str) -> pd.DataFrame:
     return out.sort_values(["this_week", "last_week"], ascending=False, kind="stable")
 
 
-def show_changes(frame: pd.DataFrame, book: WeeklyBook, key: str) -> Table | Text:
+def show_changes(frame: pd.DataFrame, book: EtfWeeklyReport, key: str) -> Table | Text:
     res = book.result(key)
     if not res.ok:
         return Text("")
@@ -773,7 +729,7 @@ def show_changes(frame: pd.DataFrame, book: WeeklyBook, key: str) -> Table | Tex
     )
 
 
-def change_signals(book: WeeklyBook, key: str) -> pd.DataFrame:
+def change_signals(book: EtfWeeklyReport, key: str) -> pd.DataFrame:
     """The signal values behind last week's and this week's decisions.
 
     Rows: (item, date) for the two rebalance dates, where item is an ETF whose weight is or
@@ -801,7 +757,7 @@ def change_signals(book: WeeklyBook, key: str) -> pd.DataFrame:
     return out
 
 
-def show_change_signals(frame: pd.DataFrame, book: WeeklyBook, key: str) -> Stack | Text:
+def show_change_signals(frame: pd.DataFrame, book: EtfWeeklyReport, key: str) -> Stack | Text:
     """The signal tables: one for signal series (style groups, the yield model, the timing
     score...), one for ETFs, each with the columns it has."""
     res = book.result(key)
@@ -857,7 +813,7 @@ def _signal_note(key: str) -> str:
     return _SIGNAL_NOTES.get(key, "")
 
 
-def show_method(book: WeeklyBook, key: str) -> Text:
+def show_method(book: EtfWeeklyReport, key: str) -> Text:
     """The method in brief, the benchmark used, and the notes of this run."""
     res = book.result(key)
     lines = [res.method, "", f"**Benchmark:** {res.benchmark_name} (`{res.benchmark}`)."]

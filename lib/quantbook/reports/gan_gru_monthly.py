@@ -6,7 +6,8 @@ Sections (each returns a frame; ``show_*`` wrap a frame for display, ``plot_*`` 
   month-end to month-end forward returns up to ``as_of``, tradability and industries;
 - :func:`statistics`: IC mean, ICIR (not annualized), rank IC, top-group turnover,
   annualized return, volatility, IR, maximum drawdown and annualized excess return of the top
-  group over the equal-weighted universe, for each model (the SPEC's statistics table);
+  group over the equal-weighted universe, for each model (the SPEC's statistics table), from
+  :func:`quantbook.evaluation.evaluate_factor` and keyed by its vocabulary;
 - :func:`recent_ic`: the latest month's IC and the 1-year mean IC;
 - :func:`ic_frame`: the monthly IC series with its 12-month mean (the IC chart);
 - :func:`industry_ic`, :func:`industry_excess`: per-industry IC and top-group excess return,
@@ -25,10 +26,9 @@ equal-weighted mean of every stock with a factor value and a return that month.
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,29 +36,28 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from quantbook import plotting
+from quantbook.data.panel import load_daily_panel
 from quantbook.data.store import Store
 from quantbook.data.vocabulary import SW_L1
 from quantbook.evaluation import (
     DegenerateCrossSectionWarning,
+    FactorEvaluation,
     MissingPeriodsWarning,
     TooFewStocksWarning,
-    assign_groups,
+    compare,
+    evaluate_factor,
     forward_returns,
-    group_returns,
-    ic_series,
-    icir,
-    portfolio_stats,
-    rank_ic_series,
+    statistic_formats,
+    statistic_labels,
 )
-from quantbook.factors.gan_gru import KINDS, GanGruResult, Kind, gan_gru_factor, industry_labels
+from quantbook.factors.gan_gru import KINDS, GanGruResult, Kind, gan_gru_factor
 from quantbook.reports import Metrics
+from quantbook.reports.contract import check_as_of
 from quantbook.tables import Table, table
 
 __all__ = [
-    "HEADLINE",
-    "HEADLINE_FORMATS",
     "MODEL_LABELS",
-    "ReportData",
+    "GanGruMonthlyReport",
     "ic_frame",
     "industry_excess",
     "industry_ic",
@@ -67,7 +66,7 @@ __all__ = [
     "plot_training",
     "prepare",
     "recent_ic",
-    "show_comparison",
+    "show_gan_gru_vs_gru",
     "show_config",
     "show_industry",
     "show_statistics",
@@ -79,18 +78,8 @@ __all__ = [
 ]
 
 REPORT = "gan_gru_monthly"
-PCT = ".2%"
 #: Display names of the two models.
 MODEL_LABELS: dict[str, str] = {"gan_gru": "GAN_GRU", "gru": "plain GRU"}
-
-#: Metrics charted across dates on the archive page.
-HEADLINE: dict[str, str] = {
-    "gan_gru.ic_mean": "GAN_GRU IC mean (history)",
-    "gan_gru.ic_latest": "GAN_GRU IC, latest month",
-    "gan_gru.ic_1y": "GAN_GRU IC, 1-year mean",
-    "gru.ic_mean": "Plain GRU IC mean (history)",
-}
-HEADLINE_FORMATS: dict[str, str] = {k: ".4f" for k in HEADLINE}
 
 
 @contextlib.contextmanager
@@ -108,7 +97,7 @@ def _quiet() -> Iterator[None]:
 
 
 @dataclass
-class ReportData:
+class GanGruMonthlyReport:
     """What the report computes on for one as-of month-end (nothing after ``as_of``).
 
     Attributes
@@ -127,6 +116,9 @@ class ReportData:
         ``month-end x code`` SW level-1 industry codes in force.
     names
         Short name of each stock.
+    evaluations
+        The factor evaluations computed so far, by ``(kind, quantiles, group_min_stocks)``
+        (see :meth:`evaluation`).
     """
 
     store: Store
@@ -138,6 +130,9 @@ class ReportData:
     tradable: pd.DataFrame
     industry: pd.DataFrame
     names: pd.Series
+    evaluations: dict[tuple[str, int, int], FactorEvaluation] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def months(self) -> pd.DatetimeIndex:
@@ -158,15 +153,28 @@ class ReportData:
             f"periods with a known next-month return); as of {self.as_of:%Y-%m-%d}."
         )
 
+    def evaluation(
+        self, kind: str = "gan_gru", *, n_groups: int = 5, group_min_stocks: int = 5
+    ) -> FactorEvaluation:
+        """The evaluation of ``kind`` (IC on at least 10 tradable stocks, quantile groups,
+        the top group against the equal-weighted universe, per industry), computed once."""
+        key = (kind, n_groups, group_min_stocks)
+        if key not in self.evaluations:
+            with _quiet():
+                self.evaluations[key] = evaluate_factor(
+                    self.factor[kind],
+                    self.forward,
+                    quantiles=n_groups,
+                    tradable=self.tradable,
+                    groups=self.industry,
+                    min_stocks=10,
+                    group_min_stocks=group_min_stocks,
+                )
+        return self.evaluations[key]
+
     def ic(self, kind: str = "gan_gru") -> pd.Series:
         """Monthly IC of ``kind`` (labelled by the formation month-end)."""
-        with _quiet():
-            return ic_series(self.factor[kind], self.forward, tradable=self.tradable, min_stocks=10)
-
-
-def _limit_up(bars: pd.DataFrame) -> pd.Series:
-    traded = ~bars["is_suspended"].astype(bool)
-    return traded & bars["limit_up"].notna() & (bars["close"] >= bars["limit_up"] - 0.005)
+        return self.evaluation(kind).ic
 
 
 def prepare(
@@ -177,7 +185,7 @@ def prepare(
     start: str | pd.Timestamp | None = None,
     kinds: Sequence[Kind] = KINDS,
     progress: bool = False,
-) -> ReportData:
+) -> GanGruMonthlyReport:
     """Train or load the models, predict every month-end up to ``as_of``, read returns.
 
     Parameters
@@ -185,9 +193,10 @@ def prepare(
     store
         An open store.
     as_of
-        The as-of month-end (a trading day).
+        The as-of month-end (another day raises
+        :class:`~quantbook.reports.contract.AsOfPolicyError`; the runner resolves dates).
     preset
-        ``paper``, ``fast`` or ``smoke`` (:data:`quantbook.factors.gan_gru.PRESETS`).
+        ``paper``, ``fast`` or ``smoke`` (:data:`quantbook.factors.gan_gru.GAN_GRU_PRESETS`).
     start
         First month-end of the factor history (None: the first with a model).
     kinds
@@ -195,34 +204,23 @@ def prepare(
     progress
         tqdm bars while training.
     """
-    as_of = pd.Timestamp(as_of)
+    as_of = check_as_of(store, as_of, report=REPORT)
     res = gan_gru_factor(
         store, as_of=as_of, preset=preset, start=start, kinds=kinds, progress=progress
     )
     months = pd.DatetimeIndex(sorted(set().union(*[f.index for f in res.factor.values()])))
-    bars = store.read(
-        "daily_bars",
-        end=as_of,
-        columns=["date", "code", "close", "adj_factor", "is_suspended", "limit_up"],
-    )
-    adj = (bars["close"] * bars["adj_factor"]).rename("adj")
-    wide = pd.concat([bars[["date", "code"]], adj], axis=1).pivot(
-        index="date", columns="code", values="adj"
+    panel = load_daily_panel(
+        store, end=as_of, fields=["close", "adj_factor", "is_suspended", "limit_up"]
     )
     codes = res.windows.codes
-    fwd = forward_returns(wide.reindex(columns=codes), months) if len(months) else wide.iloc[:0]
-    on = bars[bars["date"].isin(months)]
-    ok = (~on["is_suspended"].astype(bool) & ~_limit_up(on)).rename("ok")
-    tradable = (
-        pd.concat([on[["date", "code"]], ok], axis=1)
-        .pivot(index="date", columns="code", values="ok")
-        .reindex(index=months, columns=codes)
-        .fillna(False)
-        .astype(bool)
-    )
-    industry = industry_labels(store, months, codes)
+    adj = panel.wide(panel.adj_close, codes=codes)
+    fwd = forward_returns(adj, months) if len(months) else adj.iloc[:0]
+    rows = panel.rows(months)
+    ok = panel.trading[rows] & ~panel.limit_up_close[rows]
+    tradable = panel.wide(ok, rows=rows, codes=codes).fillna(False).astype(bool)
+    industry = panel.wide(panel.spell("industry", rows).labels(), rows=rows, codes=codes)
     names = store.read("instruments").set_index("code")["name"].reindex(codes)
-    return ReportData(
+    return GanGruMonthlyReport(
         store=store,
         as_of=as_of,
         preset=str(preset),
@@ -235,79 +233,54 @@ def prepare(
     )
 
 
-def _groups(data: ReportData, kind: str, n_groups: int) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Top-group return, equal-weighted universe return and top-group turnover per month."""
-    with _quiet():
-        g = group_returns(
-            data.factor[kind], data.forward, n_groups=n_groups, tradable=data.tradable
-        )
-    f = data.factor[kind]
-    sample = f.notna() & data.forward.notna() & data.tradable
-    universe = data.forward.where(sample).mean(axis=1)
-    top = g.returns[n_groups]
-    keep = top.notna()
-    return top[keep], universe[keep], g.turnover[n_groups][keep]
+#: The rows of the statistics table (vocabulary keys).
+_STATISTIC_KEYS: tuple[str, ...] = (
+    "ic_mean",
+    "icir",
+    "rank_ic_mean",
+    "ic_positive",
+    "top_turnover",
+    "top_annual_return",
+    "top_volatility",
+    "top_ir",
+    "top_max_drawdown",
+    "top_excess_return",
+    "n_periods",
+    "start",
+    "end",
+)
 
 
 def statistics(
-    data: ReportData, *, n_groups: int = 5, metrics: Metrics | None = None
+    data: GanGruMonthlyReport, *, n_groups: int = 5, metrics: Metrics | None = None
 ) -> pd.DataFrame:
-    """The SPEC's statistics table, one column per model.
+    """The SPEC's statistics table, one column per model (rows: the vocabulary keys of the SPEC table).
 
     Rows: IC mean, ICIR (not annualized), rank IC mean, IC > 0 share, top-group turnover
     (mean one-side per month), top-group annualized return, volatility, IR (annualized return
     / volatility), maximum drawdown, annualized excess return over the equal-weighted
     universe (relative, compounded), periods, first and last month.
     """
-    cols = {}
-    for kind in data.factor:
-        ic = data.ic(kind).dropna()
-        with _quiet():
-            ric = rank_ic_series(
-                data.factor[kind], data.forward, tradable=data.tradable, min_stocks=10
-            ).dropna()
-        top, uni, turn = _groups(data, kind, n_groups)
-        ps = portfolio_stats(top, periods_per_year=12, benchmark=uni, turnover=turn)
-        row = {
-            "ic_mean": float(ic.mean()) if len(ic) else math.nan,
-            "icir": float(icir(ic, annualize=False)),
-            "rank_ic_mean": float(ric.mean()) if len(ric) else math.nan,
-            "ic_positive": float((ic > 0).mean()) if len(ic) else math.nan,
-            "turnover": ps.mean_turnover,
-            "annual_return": ps.annual_return,
-            "volatility": ps.annual_volatility,
-            "ir": ps.sharpe,
-            "max_drawdown": ps.max_drawdown.depth,
-            "excess_return": ps.excess_return,
-            "periods": len(ic),
-            "start": ic.index[0] if len(ic) else None,
-            "end": ic.index[-1] if len(ic) else None,
-        }
-        cols[kind] = row
-        if metrics is not None:
-            metrics.update(row, prefix=kind)
-    return pd.DataFrame(cols)
+    evs = {kind: data.evaluation(kind, n_groups=n_groups) for kind in data.factor}
+    out = compare(evs, keys=_STATISTIC_KEYS)
+    if metrics is not None:
+        for kind in out.columns:
+            metrics.update({str(k): v for k, v in out[kind].items()}, prefix=str(kind))
+    return out
 
 
-def recent_ic(data: ReportData, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def recent_ic(data: GanGruMonthlyReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The latest month's IC and the mean IC of the last 12 months, per model."""
-    rows = {}
-    for kind in data.factor:
-        ic = data.ic(kind).dropna()
-        rows[kind] = {
-            "month": ic.index[-1] if len(ic) else None,
-            "ic_latest": float(ic.iloc[-1]) if len(ic) else math.nan,
-            "ic_1y": float(ic.iloc[-12:].mean()) if len(ic) else math.nan,
-            "months_1y": min(len(ic), 12),
-        }
-        if metrics is not None:
-            metrics.update(rows[kind], prefix=kind)
-    out = pd.DataFrame.from_dict(rows, orient="index")
+    keys = ["end", "ic_latest", "ic_1y", "months_1y"]
+    out = compare({kind: data.evaluation(kind) for kind in data.factor}, keys=keys).T
+    if metrics is not None:
+        for kind in out.index:
+            metrics.update({str(k): v for k, v in out.loc[kind].items()}, prefix=str(kind))
     out.index.name = "model"
     return out
 
 
-def ic_frame(data: ReportData) -> pd.DataFrame:
+def ic_frame(data: GanGruMonthlyReport) -> pd.DataFrame:
     """Monthly IC of each model and its trailing 12-month mean (columns ``<kind>``, ``<kind>_12m``)."""
     out = {}
     for kind in data.factor:
@@ -317,65 +290,55 @@ def ic_frame(data: ReportData) -> pd.DataFrame:
     return pd.DataFrame(out).dropna(how="all")
 
 
-def _by_industry(data: ReportData, kind: str) -> dict[str, pd.DataFrame]:
-    """Factor masked to each industry (month-end x code)."""
-    f = data.factor[kind]
-    labels = pd.unique(data.industry.to_numpy().ravel())
-    groups = sorted(str(v) for v in labels if isinstance(v, str))
-    return {g: f.where(data.industry == g) for g in groups}
-
-
-def _last_and_year(frame: pd.DataFrame) -> pd.DataFrame:
-    """Latest month (last row with any value) and mean of the last 12 such rows, per column."""
+def _last_and_year(frame: pd.DataFrame, keys: tuple[str, str]) -> pd.DataFrame:
+    """Latest month (last row with any value) and mean of the last 12 such rows, per column,
+    as the columns ``keys`` (vocabulary keys: latest, 1-year mean)."""
     rows = frame.dropna(how="all")
     if rows.empty:
-        return pd.DataFrame(columns=["latest", "mean_1y"])
-    return pd.DataFrame({"latest": rows.iloc[-1], "mean_1y": rows.iloc[-12:].mean()})
+        return pd.DataFrame(columns=list(keys))
+    return pd.DataFrame({keys[0]: rows.iloc[-1], keys[1]: rows.iloc[-12:].mean()})
 
 
-def industry_ic(data: ReportData, kind: str = "gan_gru", *, min_stocks: int = 5) -> pd.DataFrame:
+def industry_ic(
+    data: GanGruMonthlyReport, kind: str = "gan_gru", *, min_stocks: int = 5
+) -> pd.DataFrame:
     """IC within each industry: latest month and 1-year mean (rows: industries, sorted by the
-    1-year mean, best first; ``stocks`` = the industry's stocks with a factor on ``as_of``)."""
-    cols = {}
-    with _quiet():
-        for g, f in _by_industry(data, kind).items():
-            cols[g] = ic_series(f, data.forward, tradable=data.tradable, min_stocks=min_stocks)
-    out = _last_and_year(pd.DataFrame(cols))
-    return _finish_industry(out, data, kind)
+    1-year mean, best first; columns: ``name``, vocabulary keys ``ic_latest``, ``ic_1y`` and
+    ``n_stocks`` = the industry's stocks with a factor on ``as_of``)."""
+    ev = data.evaluation(kind, group_min_stocks=min_stocks)
+    return _finish_industry(ev.by_group_ic, ("ic_latest", "ic_1y"), data, kind)
 
 
 def industry_excess(
-    data: ReportData, kind: str = "gan_gru", *, n_groups: int = 5, min_stocks: int = 5
+    data: GanGruMonthlyReport, kind: str = "gan_gru", *, n_groups: int = 5, min_stocks: int = 5
 ) -> pd.DataFrame:
     """Excess return of the top group within each industry over the industry's equal-weighted
-    mean: latest month and 1-year mean of the monthly excess."""
-    cols = {}
-    sample = data.forward.notna() & data.tradable
-    with _quiet():
-        for g, f in _by_industry(data, kind).items():
-            f = f.where(sample)
-            labels = assign_groups(f, n_groups=n_groups, min_stocks=min_stocks)
-            r = data.forward.where(f.notna())
-            top = r.where(labels == n_groups).mean(axis=1)
-            cols[g] = (top - r.mean(axis=1)).where(labels.notna().any(axis=1))
-    out = _last_and_year(pd.DataFrame(cols))
-    return _finish_industry(out, data, kind)
+    mean: latest month and 1-year mean of the monthly excess (columns as :func:`industry_ic`
+    with ``excess_latest``, ``excess_1y``)."""
+    ev = data.evaluation(kind, n_groups=n_groups, group_min_stocks=min_stocks)
+    return _finish_industry(ev.by_group_excess, ("excess_latest", "excess_1y"), data, kind)
 
 
-def _finish_industry(out: pd.DataFrame, data: ReportData, kind: str) -> pd.DataFrame:
-    """Industry name and stock count added, industries without any value dropped, sorted."""
+def _finish_industry(
+    by_group: pd.DataFrame, keys: tuple[str, str], data: GanGruMonthlyReport, kind: str
+) -> pd.DataFrame:
+    """Latest and 1-year mean per industry (columns ``keys``), industry name and stock count
+    added, industries without any value dropped, sorted by the 1-year mean."""
+    out = _last_and_year(by_group, keys)
     last = data.factor[kind].iloc[-1] if len(data.factor[kind]) else pd.Series(dtype=float)
     ind = data.industry.iloc[-1] if len(data.industry) else pd.Series(dtype=object)
     counts = ind[last.notna()].value_counts()
     out = out.dropna(how="all").copy()
     out.insert(0, "name", [SW_L1.get(str(c), ("", str(c)))[1] for c in out.index])
-    out["stocks"] = counts.reindex(out.index).fillna(0).astype("int64")
-    out = out.sort_values("mean_1y", ascending=False)
+    out["n_stocks"] = counts.reindex(out.index).fillna(0).astype("int64")
+    out = out.sort_values(keys[1], ascending=False)
     out.index.name = "industry"
     return out
 
 
-def top_stocks(data: ReportData, kind: str = "gan_gru", *, per_industry: int = 3) -> pd.DataFrame:
+def top_stocks(
+    data: GanGruMonthlyReport, kind: str = "gan_gru", *, per_industry: int = 3
+) -> pd.DataFrame:
     """The ``per_industry`` stocks with the highest factor value in each industry on ``as_of``."""
     if not len(data.factor[kind]):
         return pd.DataFrame(columns=["industry", "rank", "code", "name", "factor"])
@@ -393,7 +356,7 @@ def top_stocks(data: ReportData, kind: str = "gan_gru", *, per_industry: int = 3
     return frame[["industry", "rank", "code", "name", "factor"]].reset_index(drop=True)
 
 
-def training_table(data: ReportData) -> pd.DataFrame:
+def training_table(data: GanGruMonthlyReport) -> pd.DataFrame:
     """One row per model and retraining date (see :meth:`GanGruResult.training_table`)."""
     t = data.result.training_table()
     if t.empty:
@@ -402,71 +365,44 @@ def training_table(data: ReportData) -> pd.DataFrame:
     return t
 
 
-def top_excess_nav(data: ReportData, *, n_groups: int = 5) -> pd.DataFrame:
+def top_excess_nav(data: GanGruMonthlyReport, *, n_groups: int = 5) -> pd.DataFrame:
     """Cumulative net value of the top group relative to the equal-weighted universe."""
     out = {}
     for kind in data.factor:
-        top, uni, _ = _groups(data, kind, n_groups)
+        ev = data.evaluation(kind, n_groups=n_groups)
+        top = ev.top_returns
+        uni = ev.benchmark.reindex(top.index)
         out[MODEL_LABELS.get(kind, kind)] = (1 + top).cumprod() / (1 + uni).cumprod()
     return pd.DataFrame(out)
 
 
 # -- presentation ----------------------------------------------------------------------------
-_STAT_LABELS = {
-    "ic_mean": "IC mean",
-    "icir": "ICIR (not annualized)",
-    "rank_ic_mean": "Rank IC mean",
-    "ic_positive": "Share of months IC > 0",
-    "turnover": "Top-group turnover (one side, monthly)",
-    "annual_return": "Top group: annualized return",
-    "volatility": "Top group: annualized volatility",
-    "ir": "Top group: IR (return / volatility)",
-    "max_drawdown": "Top group: maximum drawdown",
-    "excess_return": "Top group: annualized excess return",
-    "periods": "Periods (months)",
-    "start": "First month",
-    "end": "Last month",
-}
-_STAT_FORMATS = {
-    "ic_mean": ".4f",
-    "icir": ".2f",
-    "rank_ic_mean": ".4f",
-    "ic_positive": ".1%",
-    "turnover": ".2f",
-    "annual_return": PCT,
-    "volatility": PCT,
-    "ir": ".2f",
-    "max_drawdown": PCT,
-    "excess_return": PCT,
-    "periods": ",d",
-}
-
-
-def _stat_strings(stats: pd.DataFrame) -> pd.DataFrame:
-    rows = {}
-    for key, label in _STAT_LABELS.items():
-        if key not in stats.index:
-            continue
-        spec = _STAT_FORMATS.get(key, "")
-        rows[label] = [
-            "–"
-            if v is None or (isinstance(v, float) and not math.isfinite(v))
-            else f"{v:%Y-%m}"
-            if isinstance(v, pd.Timestamp)
-            else format(v, spec)
-            if spec
-            else str(v)
-            for v in stats.loc[key]
-        ]
-    out = pd.DataFrame(rows, index=[MODEL_LABELS.get(str(c), str(c)) for c in stats.columns]).T
-    out.index.name = "statistic"
-    return out
-
-
-def show_statistics(stats: pd.DataFrame, data: ReportData, *, kind: str = "gan_gru") -> Table:
-    """The statistics table of one model."""
+def _stat_table(stats: pd.DataFrame, *, title: str, note: str) -> Table:
+    """``stats`` (rows: vocabulary keys, columns: models) with the vocabulary's labels and
+    formats; the first and last formation dates show as months."""
+    keys = [str(k) for k in stats.index]
+    frame = stats.T.copy()
+    for k in ("start", "end"):
+        if k in frame:
+            frame[k] = pd.DatetimeIndex(frame[k]).to_period("M")
+    frame.index = pd.Index([MODEL_LABELS.get(str(c), str(c)) for c in frame.index])
+    frame.columns.name = "statistic"
     return table(
-        _stat_strings(stats[[kind]]),
+        frame,
+        title=title,
+        formats=statistic_formats(keys),
+        labels=statistic_labels(keys),
+        note=note,
+        transpose=True,
+    )
+
+
+def show_statistics(
+    stats: pd.DataFrame, data: GanGruMonthlyReport, *, kind: str = "gan_gru"
+) -> Table:
+    """The statistics table of one model."""
+    return _stat_table(
+        stats[[kind]],
         title=f"{MODEL_LABELS[kind]} factor: statistics over the history",
         note=(
             f"{data.period_note(kind)} Top group = highest quintile, equal weight, rebalanced "
@@ -477,10 +413,10 @@ def show_statistics(stats: pd.DataFrame, data: ReportData, *, kind: str = "gan_g
     )
 
 
-def show_comparison(stats: pd.DataFrame, data: ReportData) -> Table:
+def show_gan_gru_vs_gru(stats: pd.DataFrame, data: GanGruMonthlyReport) -> Table:
     """GAN_GRU against the plain GRU, side by side."""
-    return table(
-        _stat_strings(stats),
+    return _stat_table(
+        stats,
         title="GAN_GRU versus the plain GRU (same inputs, head, initial weights and training)",
         note=data.period_note(),
     )
@@ -489,17 +425,13 @@ def show_comparison(stats: pd.DataFrame, data: ReportData) -> Table:
 def show_recent(frame: pd.DataFrame) -> Table:
     f = frame.copy()
     f.index = [MODEL_LABELS.get(str(k), str(k)) for k in f.index]
-    f["month"] = [f"{m:%Y-%m}" if isinstance(m, pd.Timestamp) else "–" for m in f["month"]]
+    f["end"] = [f"{m:%Y-%m}" if isinstance(m, pd.Timestamp) else "–" for m in f["end"]]
+    keys = ["ic_latest", "ic_1y", "months_1y"]
     return table(
         f,
         title="Latest month's IC and 1-year mean IC",
-        formats={"ic_latest": ".4f", "ic_1y": ".4f", "months_1y": ",d"},
-        labels={
-            "month": "Factor month",
-            "ic_latest": "IC, latest month",
-            "ic_1y": "IC, 1-year mean",
-            "months_1y": "Months in the mean",
-        },
+        formats=statistic_formats(keys),
+        labels=statistic_labels(["end", *keys]),
         note=(
             "The latest month is the last one whose return is known on the as-of date: the "
             "factor of the previous month-end against the return to the as-of date. "
@@ -511,18 +443,12 @@ def show_recent(frame: pd.DataFrame) -> Table:
 def show_industry(frame: pd.DataFrame, *, title: str, top: int | None = None) -> Table:
     """Per-industry IC or excess table; ``top`` keeps the best ``top`` by the 1-year mean."""
     f = frame if top is None else frame.head(top)
-    is_ic = "IC" in title
-    fmt = ".4f" if is_ic else PCT
+    keys = [str(c) for c in f.columns if c != "name"]
     return table(
         f,
         title=title,
-        formats={"latest": fmt, "mean_1y": fmt, "stocks": ",d"},
-        labels={
-            "name": "Industry",
-            "latest": "Latest month",
-            "mean_1y": "1-year mean",
-            "stocks": "Stocks",
-        },
+        formats=statistic_formats(keys),
+        labels={"name": "Industry", **statistic_labels(keys)},
         note=(
             "SW level-1 industries, sorted by the 1-year mean (best first); an industry enters "
             "a month with at least 5 stocks with a factor and a return (industries that never "
@@ -532,7 +458,7 @@ def show_industry(frame: pd.DataFrame, *, title: str, top: int | None = None) ->
     )
 
 
-def show_top_stocks(frame: pd.DataFrame, data: ReportData) -> Table:
+def show_top_stocks(frame: pd.DataFrame, data: GanGruMonthlyReport) -> Table:
     return table(
         frame.set_index(["industry", "rank"]),
         title=f"Highest GAN_GRU factor values per industry on {data.as_of:%Y-%m-%d}",
@@ -557,7 +483,7 @@ def show_training(frame: pd.DataFrame) -> Table:
     )
 
 
-def show_config(data: ReportData) -> Table:
+def show_config(data: GanGruMonthlyReport) -> Table:
     cfg = data.result.config.describe().to_frame("value")
     return table(cfg, title=f"Preset {data.result.config.name!r}")
 
@@ -594,7 +520,7 @@ def plot_top_excess(nav: pd.DataFrame) -> Figure:
     )
 
 
-def plot_training(data: ReportData) -> Figure:
+def plot_training(data: GanGruMonthlyReport) -> Figure:
     """Training and validation IC loss per epoch of the latest retraining, both models."""
     fig, axes = plotting.new_figure(size=(8.0, 3.2))
     ax = axes[0, 0]

@@ -30,7 +30,6 @@ Every function records its headline numbers into ``metrics`` (flat dotted keys) 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,16 +38,21 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from quantbook import plotting
-from quantbook.data.calendar import SnappedDateWarning
+from quantbook.data.market_rules import at_limit_down, at_limit_up
+from quantbook.data.panel import (
+    DailyPanel,
+    cap_shares_column,
+    load_daily_panel,
+    spells_in_force,
+)
 from quantbook.data.store import Store
 from quantbook.reports import Metrics
+from quantbook.reports.contract import check_as_of
 from quantbook.tables import Table, table
 
 __all__ = [
     "BROAD_ORDER",
-    "HEADLINE",
-    "HEADLINE_FORMATS",
-    "MonthData",
+    "MarketOverviewReport",
     "UnknownUniverseError",
     "breadth",
     "compute_tables",
@@ -63,7 +67,6 @@ __all__ = [
     "prepare",
     "show_breadth",
     "show_daily_activity",
-    "show_headline",
     "show_index_returns",
     "show_limits",
     "show_pools",
@@ -79,32 +82,13 @@ PCT = ".2%"
 #: Display order of the broad indices (CSI 300, 500, 800, 1000, 2000, All); others follow by code.
 BROAD_ORDER = ("000300.SH", "000905.SH", "000906.SH", "000852.SH", "932000.CSI", "000985.CSI")
 
-#: Metrics charted across dates on the archive page: ``{key: label}``.
-HEADLINE: dict[str, str] = {
-    "index.000300.SH.ret_month": "CSI 300 return, month",
-    "breadth.share_up": "Share of stocks up, month",
-    "turnover.market_mean": "Mean daily turnover",
-    "limits.up.stock_days": "Limit-up closes (stock-days)",
-}
-
-#: Display format of each headline metric (default: ``,.4f``).
-HEADLINE_FORMATS: dict[str, str] = {
-    "index.000300.SH.ret_month": PCT,
-    "breadth.share_up": PCT,
-    "turnover.market_mean": ".3%",
-    "limits.up.stock_days": ",d",
-}
-
-#: Tolerance for "closed at the limit": prices are quoted in cents.
-LIMIT_TOL = 0.005
-
 
 class UnknownUniverseError(ValueError):
     """The ``universe`` parameter names no pool the store knows."""
 
 
 @dataclass(frozen=True)
-class MonthData:
+class MarketOverviewReport:
     """What the market overview reads for one as-of date (nothing after ``as_of``).
 
     Attributes
@@ -123,8 +107,11 @@ class MonthData:
         Universe stocks: listed on ``as_of`` with a bar that day (and in the pool, if any).
     listed
         ``instruments`` rows of every stock listed on ``as_of``.
+    panel
+        The daily panel of the universe candidates over the same days
+        (:func:`~quantbook.data.panel.load_daily_panel`).
     bars
-        Daily bars of the universe from ``prev_month_end`` (or the month's first day) to ``as_of``.
+        Daily bars of the universe (long form, sorted by date and code) from ``prev_month_end`` (or the month's first day) to ``as_of``.
     st_codes
         Stocks under ST / *ST on ``as_of``.
     index_info
@@ -146,6 +133,7 @@ class MonthData:
     prev_year_end: pd.Timestamp | None
     codes: list[str]
     listed: pd.DataFrame
+    panel: DailyPanel
     bars: pd.DataFrame
     st_codes: frozenset[str]
     index_info: pd.DataFrame
@@ -182,10 +170,16 @@ class MonthData:
 
 
 # -- loading ---------------------------------------------------------------------------------
-def _active(spells: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-    """Spells in force on ``day`` (start <= day < end)."""
-    m = (spells["start"] <= day) & (spells["end"].isna() | (spells["end"] > day))
-    return spells[m]
+def _long_bars(panel: DailyPanel, codes: pd.Index, fields: Sequence[str]) -> pd.DataFrame:
+    """The panel's bars of ``codes`` in long form, one row per (date, code) with a bar, sorted."""
+    cols = panel.codes.get_indexer(codes)
+    t, j = np.nonzero(panel.present[:, cols])
+    col = cols[j]
+    out = pd.DataFrame({"date": panel.dates[t], "code": np.asarray(panel.codes[col], dtype=object)})
+    for f in fields:
+        values = panel[f][t, col]
+        out[f] = values == 1.0 if f == "is_suspended" else values
+    return out
 
 
 def _label(code: str, name: object) -> str:
@@ -221,7 +215,9 @@ def _universe_codes(
     return [c for c in all_codes if c in in_pool]
 
 
-def prepare(store: Store, *, as_of: str | pd.Timestamp, universe: str = "all") -> MonthData:
+def prepare(
+    store: Store, *, as_of: str | pd.Timestamp, universe: str = "all"
+) -> MarketOverviewReport:
     """Read what the report needs for ``as_of``: everything up to that day, nothing after.
 
     Parameters
@@ -229,32 +225,21 @@ def prepare(store: Store, *, as_of: str | pd.Timestamp, universe: str = "all") -
     store
         An open store.
     as_of
-        The as-of date; a non-trading day moves to the previous trading day (with a
-        :class:`~quantbook.data.calendar.SnappedDateWarning`).
+        A trading day (another day raises
+        :class:`~quantbook.reports.contract.AsOfPolicyError`; the runner resolves dates).
     universe
         ``all`` (every listed stock), a pool id of ``index_info`` (``csi300``) or an index code
         with members (``000300.SH``).
 
     Raises
     ------
-    ValueError
-        ``as_of`` is outside the store's span.
+    AsOfPolicyError
+        ``as_of`` is outside the store's span or not a trading day.
     UnknownUniverseError
         ``universe`` names no known pool.
     """
-    day = pd.Timestamp(as_of).normalize()
-    if day > store.end:
-        raise ValueError(
-            f"as-of {day:%Y-%m-%d} is after the last date of store {store.name!r} ({store.end:%Y-%m-%d})"
-        )
-    if day < store.start:
-        raise ValueError(
-            f"as-of {day:%Y-%m-%d} is before the first date of store {store.name!r} ({store.start:%Y-%m-%d})"
-        )
+    day = check_as_of(store, as_of, report=REPORT)
     cal = store.calendar()
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", SnappedDateWarning)
-        day = cal.previous_or_same(day)
     sessions_all = cal.range(end=day)
     month = sessions_all[(sessions_all.year == day.year) & (sessions_all.month == day.month)]
     before = sessions_all[sessions_all < month[0]]
@@ -268,7 +253,7 @@ def prepare(store: Store, *, as_of: str | pd.Timestamp, universe: str = "all") -
         & (instruments["delist_date"].isna() | (instruments["delist_date"] > day))
     ].reset_index(drop=True)
     if store.has("index_members"):
-        members = _active(store.read("index_members", end=day), day)[
+        members = spells_in_force(store.read("index_members", end=day), day)[
             ["index_code", "code"]
         ].reset_index(drop=True)
     else:
@@ -281,10 +266,8 @@ def prepare(store: Store, *, as_of: str | pd.Timestamp, universe: str = "all") -
     codes = _universe_codes(universe, listed, members, index_info)
 
     bars_start = prev_month_end if prev_month_end is not None else month[0]
-    cap_shares = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
-    cols = [
-        "date",
-        "code",
+    cap_shares = cap_shares_column(store)
+    fields = [
         "close",
         "prev_close",
         "amount",
@@ -294,15 +277,16 @@ def prepare(store: Store, *, as_of: str | pd.Timestamp, universe: str = "all") -
         "limit_down",
         cap_shares,
     ]
-    bars = store.read("daily_bars", start=bars_start, end=day, codes=codes, columns=cols)
-    on_day = set(bars.loc[bars["date"] == day, "code"].astype(str))
+    panel = load_daily_panel(store, start=bars_start, end=day, codes=codes, fields=fields)
+    on_day = set(panel.codes[panel.present[panel.position(day)]])
     codes = [c for c in codes if c in on_day]
-    bars = bars[bars["code"].isin(codes)].sort_values(["date", "code"]).reset_index(drop=True)
+    panel_codes = panel.codes[panel.codes.isin(codes)]
+    bars = _long_bars(panel, panel_codes, fields)
 
-    st = (
-        _active(store.read("st_status", end=day), day)
+    st_codes = (
+        spells_in_force(store.read("st_status", end=day), day)["code"].astype(str)
         if store.has("st_status")
-        else pd.DataFrame(columns=["code"])
+        else pd.Series(dtype=str)
     )
     if store.has("index_bars"):
         ib = store.read(
@@ -314,7 +298,7 @@ def prepare(store: Store, *, as_of: str | pd.Timestamp, universe: str = "all") -
         index_close = ib.pivot(index="date", columns="code", values="close").sort_index()
     else:
         index_close = pd.DataFrame()
-    return MonthData(
+    return MarketOverviewReport(
         store=store,
         as_of=day,
         universe=universe,
@@ -323,8 +307,9 @@ def prepare(store: Store, *, as_of: str | pd.Timestamp, universe: str = "all") -
         prev_year_end=prev_year_end,
         codes=codes,
         listed=listed,
+        panel=panel,
         bars=bars,
-        st_codes=frozenset(st["code"].astype(str)),
+        st_codes=frozenset(st_codes),
         index_info=index_info,
         index_close=index_close,
         members=members,
@@ -333,7 +318,7 @@ def prepare(store: Store, *, as_of: str | pd.Timestamp, universe: str = "all") -
 
 
 # -- universe --------------------------------------------------------------------------------
-def universe_summary(md: MonthData, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def universe_summary(md: MarketOverviewReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """Counts of the universe on the as-of day, by status and by board.
 
     Returns
@@ -378,7 +363,10 @@ def universe_summary(md: MonthData, *, metrics: Metrics | None = None) -> pd.Dat
 
 
 def pool_sizes(
-    md: MonthData, *, categories: Sequence[str] = ("broad", "size"), metrics: Metrics | None = None
+    md: MarketOverviewReport,
+    *,
+    categories: Sequence[str] = ("broad", "size"),
+    metrics: Metrics | None = None,
 ) -> pd.DataFrame:
     """Members of each index pool on the as-of day, and how many are in the universe.
 
@@ -432,7 +420,7 @@ def _order_codes(codes: Sequence[str]) -> list[str]:
     return first + sorted(c for c in codes if c not in first)
 
 
-def _index_codes(md: MonthData, categories: Sequence[str]) -> list[str]:
+def _index_codes(md: MarketOverviewReport, categories: Sequence[str]) -> list[str]:
     if not len(md.index_info):
         return []
     cat = md.index_info[md.index_info["category"].astype(str).isin(list(categories))]
@@ -446,7 +434,10 @@ def _close_on(close: pd.DataFrame, day: pd.Timestamp | None) -> pd.Series:
 
 
 def index_returns(
-    md: MonthData, *, categories: Sequence[str] = ("broad", "size"), metrics: Metrics | None = None
+    md: MarketOverviewReport,
+    *,
+    categories: Sequence[str] = ("broad", "size"),
+    metrics: Metrics | None = None,
 ) -> pd.DataFrame:
     """Close on the as-of day, month return and year-to-date return of each index.
 
@@ -488,7 +479,9 @@ def index_returns(
     return out
 
 
-def index_levels(md: MonthData, *, categories: Sequence[str] = ("broad", "size")) -> pd.DataFrame:
+def index_levels(
+    md: MarketOverviewReport, *, categories: Sequence[str] = ("broad", "size")
+) -> pd.DataFrame:
     """Index closes from the previous year-end to ``as_of``, rebased to 1 at the first day."""
     codes = _index_codes(md, categories)
     close = md.index_close[codes]
@@ -501,18 +494,18 @@ def index_levels(md: MonthData, *, categories: Sequence[str] = ("broad", "size")
 
 
 # -- breadth and activity ----------------------------------------------------------------------
-def stock_returns(md: MonthData) -> pd.Series:
+def stock_returns(md: MarketOverviewReport) -> pd.Series:
     """Month return of each universe stock (NaN without a close on the previous month-end)."""
     if md.prev_month_end is None:
         return pd.Series(np.nan, index=pd.Index(md.codes, name="code"), name="ret_month")
-    adj = md.bars.assign(adj=md.bars["close"] * md.bars["adj_factor"])
-    wide = adj.pivot(index="date", columns="code", values="adj")
-    base = _close_on(wide, md.prev_month_end)
-    last = _close_on(wide, md.as_of)
-    return (last / base - 1).reindex(md.codes).rename("ret_month")
+    cols = md.panel.codes.get_indexer(pd.Index(md.codes))
+    adj = md.panel.adj_close
+    base = adj[md.panel.position(md.prev_month_end), cols]
+    last = adj[md.panel.position(md.as_of), cols]
+    return pd.Series(last / base - 1, index=pd.Index(md.codes, name="code"), name="ret_month")
 
 
-def breadth(md: MonthData, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def breadth(md: MarketOverviewReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """How many universe stocks rose / fell over the month.
 
     Returns
@@ -544,12 +537,12 @@ def breadth(md: MonthData, *, metrics: Metrics | None = None) -> pd.DataFrame:
 
 def _limit_flags(b: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     traded = ~b["is_suspended"].astype(bool)
-    up = traded & b["limit_up"].notna() & (b["close"] >= b["limit_up"] - LIMIT_TOL)
-    down = traded & b["limit_down"].notna() & (b["close"] <= b["limit_down"] + LIMIT_TOL)
+    up = traded & at_limit_up(b["close"].to_numpy(), b["limit_up"].to_numpy(dtype=float))
+    down = traded & at_limit_down(b["close"].to_numpy(), b["limit_down"].to_numpy(dtype=float))
     return up, down
 
 
-def daily_activity(md: MonthData, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def daily_activity(md: MarketOverviewReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """Per trading day of the month: advancers, decliners, turnover, limit hits, suspensions.
 
     Returns
@@ -599,7 +592,7 @@ def daily_activity(md: MonthData, *, metrics: Metrics | None = None) -> pd.DataF
     return out
 
 
-def turnover(md: MonthData, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def turnover(md: MarketOverviewReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """Turnover over the month by board and for the whole universe.
 
     ``market`` = mean over days of (sum amount / sum float cap) over traded stocks;
@@ -647,7 +640,7 @@ def turnover(md: MonthData, *, metrics: Metrics | None = None) -> pd.DataFrame:
     return out
 
 
-def limit_summary(md: MonthData, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def limit_summary(md: MarketOverviewReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """Limit-up and limit-down closes and suspensions in the month.
 
     Returns
@@ -695,7 +688,7 @@ def compute_tables(
 
 
 # -- presentation ----------------------------------------------------------------------------
-def show_universe(frame: pd.DataFrame, md: MonthData) -> Table:
+def show_universe(frame: pd.DataFrame, md: MarketOverviewReport) -> Table:
     return table(
         frame,
         title=f"Universe on {md.as_of:%Y-%m-%d}",
@@ -704,7 +697,7 @@ def show_universe(frame: pd.DataFrame, md: MonthData) -> Table:
     )
 
 
-def show_pools(frame: pd.DataFrame, md: MonthData) -> Table:
+def show_pools(frame: pd.DataFrame, md: MarketOverviewReport) -> Table:
     return table(
         frame,
         title=f"Index pools on {md.as_of:%Y-%m-%d} (index_members)",
@@ -717,7 +710,7 @@ def show_pools(frame: pd.DataFrame, md: MonthData) -> Table:
     )
 
 
-def show_index_returns(frame: pd.DataFrame, md: MonthData, *, title: str) -> Table:
+def show_index_returns(frame: pd.DataFrame, md: MarketOverviewReport, *, title: str) -> Table:
     ytd = f"{md.prev_year_end:%Y-%m-%d}" if md.prev_year_end is not None else "n/a"
     mon = f"{md.prev_month_end:%Y-%m-%d}" if md.prev_month_end is not None else "n/a"
     return table(
@@ -729,7 +722,7 @@ def show_index_returns(frame: pd.DataFrame, md: MonthData, *, title: str) -> Tab
     )
 
 
-def show_breadth(frame: pd.DataFrame, md: MonthData) -> Table:
+def show_breadth(frame: pd.DataFrame, md: MarketOverviewReport) -> Table:
     return table(
         frame,
         title="Breadth over the month",
@@ -749,7 +742,7 @@ def show_breadth(frame: pd.DataFrame, md: MonthData) -> Table:
     )
 
 
-def show_daily_activity(frame: pd.DataFrame, md: MonthData) -> Table:
+def show_daily_activity(frame: pd.DataFrame, md: MarketOverviewReport) -> Table:
     return table(
         frame,
         title="Daily activity",
@@ -772,7 +765,7 @@ def show_daily_activity(frame: pd.DataFrame, md: MonthData) -> Table:
     )
 
 
-def show_turnover(frame: pd.DataFrame, md: MonthData) -> Table:
+def show_turnover(frame: pd.DataFrame, md: MarketOverviewReport) -> Table:
     return table(
         frame,
         title="Turnover by board",
@@ -787,32 +780,13 @@ def show_turnover(frame: pd.DataFrame, md: MonthData) -> Table:
     )
 
 
-def show_limits(frame: pd.DataFrame, md: MonthData) -> Table:
+def show_limits(frame: pd.DataFrame, md: MarketOverviewReport) -> Table:
     return table(
         frame,
         title="Limit hits and suspensions in the month",
         note=md.period_note(),
         labels={"stock_days": "Stock-days", "stocks": "Stocks", "max_per_day": "Most in a day"},
     )
-
-
-def show_headline(metrics: Metrics) -> Table:
-    """The run's headline metrics (the keys of :data:`HEADLINE` that were recorded)."""
-    labels, values = [], []
-    for key, label in HEADLINE.items():
-        if key not in metrics:
-            continue
-        v = metrics[key]
-        labels.append(label)
-        values.append(_fmt_value(v, HEADLINE_FORMATS.get(key, ",.4f")))
-    frame = pd.DataFrame({"value": values}, index=pd.Index(labels, name="metric"))
-    return table(frame, title="Headline metrics", labels={"value": "Value"})
-
-
-def _fmt_value(v: object, spec: str) -> str:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return "–" if v is None else str(v)
-    return format(round(v) if spec.endswith("d") else float(v), spec)
 
 
 def plot_index_levels(

@@ -5,8 +5,11 @@
 - :func:`inputs_table`, :func:`inputs_note`: the styles used and those the store does not
   allow (a real sample without statements has the price-based styles only), with the reason;
 - :func:`comparison`: both models side by side (IC, rank IC, ICIR, pure factor return and its
-  t-statistic, turnover of the top quintile, maximum drawdown), per combination method;
-- :func:`per_window`: the same IC statistics for each training window's own prediction;
+  t-statistic, turnover of the top quintile, maximum drawdown), per combination method,
+  columns keyed by :data:`quantbook.evaluation.STATISTICS` (:func:`show_comparison` labels
+  them for display);
+- :func:`per_window`: the same IC statistics for each training window's own prediction
+  (:func:`show_per_window`);
 - :func:`cumulative_pure`: cumulative pure factor return of each model;
 - stability: :func:`h_res_sums` (row / column sums of H_res; :func:`show_h_res_sums` prints
   the errors as bounds), :func:`dispersion` (how much
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,18 +38,21 @@ from quantbook.data.store import Store
 from quantbook.evaluation import (
     DegenerateCrossSectionWarning,
     TooFewStocksWarning,
-    ic_series,
-    icir,
+    evaluate_factor,
     max_drawdown,
-    one_side_turnover,
-    rank_ic_series,
+    mean_t_stat,
 )
+from quantbook.evaluation.vocabulary import statistic_formats, statistic_labels
 from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, run_barra_ml
 from quantbook.models.mhc import MHCMLP
+from quantbook.reports import Metrics
+from quantbook.reports.contract import check_as_of
 from quantbook.risk.styles import StyleDataWarning
+from quantbook.tables import Table, table
 
 __all__ = [
-    "MODEL_LABELS",
+    "MHC_MLP_LABELS",
+    "MhcVsMlpReport",
     "comparison",
     "conclusion",
     "cumulative_pure",
@@ -55,17 +62,41 @@ __all__ = [
     "inputs_table",
     "noise_sensitivity",
     "per_window",
-    "plot_cumulative",
-    "plot_training",
+    "plot_cumulative_pure",
+    "plot_training_curves",
     "prepare",
+    "record_comparison",
+    "show_comparison",
     "show_h_res_sums",
+    "show_per_window",
     "training_curves",
 ]
 
 #: numpy's warnings for an all-NaN slice of nanmean / nanstd (the answer is NaN).
 _ALL_NAN = r"Mean of empty slice|Degrees of freedom <= 0 for slice"
 
-MODEL_LABELS = {"mlp": "MLP", "mhc": "mHC-MLP"}
+REPORT = "mhc_vs_mlp"
+
+MHC_MLP_LABELS = {"mlp": "MLP", "mhc": "mHC-MLP"}
+
+
+@dataclass(frozen=True)
+class MhcVsMlpReport:
+    """The study's prepared state: the pipeline's result and the span it covers.
+
+    Attributes
+    ----------
+    result
+        :class:`~quantbook.models.barra_ml.BarraMLResult` of both models.
+    as_of
+        The last month-end of the risk model's residuals (the last formation date).
+    sample_start
+        First day of the data read (the store's first day).
+    """
+
+    result: BarraMLResult
+    as_of: pd.Timestamp
+    sample_start: pd.Timestamp
 
 
 def _windows(windows: str | Sequence[int]) -> tuple[int, ...]:
@@ -77,7 +108,7 @@ def _windows(windows: str | Sequence[int]) -> tuple[int, ...]:
 def prepare(
     store: Store,
     *,
-    as_of: str | pd.Timestamp | None = None,
+    as_of: str | pd.Timestamp,
     start: str | pd.Timestamp | None = None,
     windows: str | Sequence[int] = "24,36,72",
     width: int = 32,
@@ -87,14 +118,18 @@ def prepare(
     retrain_every: int = 12,
     processes: int | None = None,
     seed: int = 0,
-) -> BarraMLResult:
+) -> MhcVsMlpReport:
     """Run the pipeline on ``store`` up to ``as_of`` (windows as ``"24,36,72"`` or a list).
+
+    ``as_of`` is a month-end (another day raises
+    :class:`~quantbook.reports.contract.AsOfPolicyError`; the runner resolves dates).
 
     ``start`` is the first period end of the risk model (default: the store's second one;
     give it for a store whose bars cover only part of its span, e.g. a real sample whose
     index data reach further back). Windows longer than the store's history are left out (no
     prediction month remains).
     """
+    day = check_as_of(store, as_of, report=REPORT)
     cfg = BarraMLConfig(
         windows=_windows(windows),
         width=width,
@@ -106,9 +141,30 @@ def prepare(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StyleDataWarning)  # the inputs table lists them
-        return run_barra_ml(
-            store, config=cfg, start=start, end=as_of, processes=processes, progress=False
+        res = run_barra_ml(
+            store, config=cfg, start=start, end=day, processes=processes, progress=False
         )
+    return MhcVsMlpReport(
+        result=res, as_of=pd.Timestamp(res.risk.residuals.index[-1]), sample_start=store.start
+    )
+
+
+def record_comparison(table: pd.DataFrame, *, metrics: Metrics) -> None:
+    """Record :func:`comparison` into ``metrics``: whole columns and one key per cell.
+
+    Notes
+    -----
+    ``comparison.<column>``: the column as a list (index columns included);
+    ``comparison.<model>.<combination>.<stat>``: one number, with ``model`` a key of
+    :data:`MHC_MLP_LABELS` and ``stat`` the column's statistics-vocabulary key
+    (``comparison.mhc.equal.rank_ic_mean``).
+    """
+    metrics.update({"comparison": table.round(6).reset_index().to_dict(orient="list")})
+    keys = {label: key for key, label in MHC_MLP_LABELS.items()}
+    records = table.to_dict(orient="records")
+    for (model, combination), row in zip(table.index.tolist(), records, strict=True):
+        for col, value in row.items():
+            metrics.record(f"comparison.{keys[str(model)]}.{combination}.{col}", value)
 
 
 def inputs_table(res: BarraMLResult) -> pd.DataFrame:
@@ -156,27 +212,16 @@ def inputs_note(res: BarraMLResult) -> str:
     )
 
 
-def _top_turnover(factor: pd.DataFrame, q: float = 0.2) -> float:
-    r = factor.rank(axis=1, pct=True)
-    top = (r > 1 - q).astype(float).where(factor.notna(), 0.0)
-    w = top.div(top.sum(axis=1).replace(0, np.nan), axis=0)
-    return float(one_side_turnover(w).mean())
+#: The IC statistics of :func:`comparison` and :func:`per_window` (vocabulary keys).
+_IC_KEYS: tuple[str, ...] = ("n_periods", "ic_mean", "ic_t", "rank_ic_mean", "icir")
 
 
-def _ic_stats(fac: pd.DataFrame, fwd: pd.DataFrame) -> dict[str, float]:
+def _evaluate(fac: pd.DataFrame, fwd: pd.DataFrame) -> pd.Series:
+    """The factor's evaluation statistics against the residual return (IC on 10+ stocks)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TooFewStocksWarning)
         warnings.simplefilter("ignore", DegenerateCrossSectionWarning)
-        ic = ic_series(fac, fwd, min_stocks=10).dropna()
-        ric = rank_ic_series(fac, fwd, min_stocks=10).dropna()
-    n = len(ic)
-    return {
-        "months": float(n),
-        "IC": float(ic.mean()) if n else np.nan,
-        "IC t": float(ic.mean() / ic.std() * np.sqrt(n)) if n > 2 and ic.std() > 0 else np.nan,
-        "rank IC": float(ric.mean()) if len(ric) else np.nan,
-        "ICIR": float(icir(ic, annualize=False)) if n > 2 else np.nan,
-    }
+        return evaluate_factor(fac, fwd, min_stocks=10).statistics()
 
 
 def comparison(res: BarraMLResult) -> pd.DataFrame:
@@ -185,27 +230,26 @@ def comparison(res: BarraMLResult) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Index ``(model, combination)``; columns ``months``, ``IC``, ``IC t`` (t-statistic of
-        the mean IC), ``rank IC``, ``ICIR`` (monthly, not annualized), ``cum pure`` (compounded
-        pure factor return), ``pure t`` (t-statistic of its mean), ``turnover`` (mean monthly
-        one-side turnover of the factor's top quintile), ``max drawdown`` (of the pure factor
+        Index ``(model, combination)``; columns (keys of
+        :data:`quantbook.evaluation.STATISTICS`) ``n_periods``, ``ic_mean``, ``ic_t``
+        (t-statistic of the mean IC), ``rank_ic_mean``, ``icir`` (monthly, not annualized),
+        ``pure_cum_return`` (compounded pure factor return), ``pure_t`` (t-statistic of its
+        mean), ``top_turnover`` (mean monthly one-side turnover of the factor's top quintile
+        among the stocks with a residual return), ``pure_max_drawdown`` (of the pure factor
         return's NAV). ``attrs["unavailable_styles"]`` holds the styles the store does not
         allow, with the reason (:func:`conclusion` names them).
     """
     rows = {}
     for m in res.factor:
         for method, fac in res.factor[m].items():
-            row = _ic_stats(fac, res.forward_residual)
+            st = _evaluate(fac, res.forward_residual)
+            row: dict[str, float] = {k: float(st[k]) for k in _IC_KEYS}
             f = res.pure[m][method]["f"].dropna()
-            row["cum pure"] = float(np.prod(1 + f.to_numpy(float)) - 1) if len(f) else np.nan
-            row["pure t"] = (
-                float(f.mean() / f.std() * np.sqrt(len(f)))
-                if len(f) > 2 and f.std() > 0
-                else np.nan
-            )
-            row["turnover"] = _top_turnover(fac)
-            row["max drawdown"] = float(max_drawdown(f).depth) if len(f) else np.nan
-            rows[(MODEL_LABELS[m], method)] = row
+            row["pure_cum_return"] = float(np.prod(1 + f.to_numpy(float)) - 1) if len(f) else np.nan
+            row["pure_t"] = mean_t_stat(f)
+            row["top_turnover"] = float(st["top_turnover"])
+            row["pure_max_drawdown"] = float(max_drawdown(f).depth) if len(f) else np.nan
+            rows[(MHC_MLP_LABELS[m], method)] = row
     out = pd.DataFrame(rows).T
     out.index.names = ["model", "combination"]
     out.attrs["unavailable_styles"] = dict(res.missing_styles)
@@ -217,20 +261,51 @@ def per_window(res: BarraMLResult) -> pd.DataFrame:
     rows = {}
     for m, per_w in res.predictions.items():
         for w, p in sorted(per_w.items()):
-            rows[(MODEL_LABELS[m], w)] = _ic_stats(p, res.forward_residual)
+            st = _evaluate(p, res.forward_residual)
+            rows[(MHC_MLP_LABELS[m], w)] = {k: float(st[k]) for k in _IC_KEYS}
     out = pd.DataFrame(rows).T
     out.index.names = ["model", "window"]
     return out
 
 
-def cumulative_pure(res: BarraMLResult, *, method: str = "equal") -> pd.DataFrame:
-    """Compounded pure factor return of each model (``date x model``)."""
-    return pd.DataFrame(
-        {MODEL_LABELS[m]: (1 + res.pure[m][method]["f"]).cumprod() - 1 for m in res.pure}
+def _show(frame: pd.DataFrame, *, title: str, note: str = "") -> Table:
+    """A table of vocabulary-keyed columns, labelled and formatted by the vocabulary."""
+    keys = [str(c) for c in frame.columns]
+    return table(
+        frame,
+        title=title,
+        formats=statistic_formats(keys),
+        labels=statistic_labels(keys),
+        note=note,
     )
 
 
-def plot_cumulative(res: BarraMLResult) -> Figure:
+def show_comparison(frame: pd.DataFrame) -> Table:
+    """:func:`comparison` for display: the vocabulary's labels and number formats."""
+    return _show(
+        frame,
+        title="mHC-MLP versus MLP: IC of the combined factor and its pure factor return",
+        note=(
+            "IC: correlation of the factor at month-end t with the risk model's residual "
+            "return over (t, t+1] (months with at least 10 stocks); ICIR monthly, not "
+            "annualized. Turnover: mean monthly one-side turnover of the top quintile."
+        ),
+    )
+
+
+def show_per_window(frame: pd.DataFrame) -> Table:
+    """:func:`per_window` for display: the vocabulary's labels and number formats."""
+    return _show(frame, title="IC of each training window's own prediction")
+
+
+def cumulative_pure(res: BarraMLResult, *, method: str = "equal") -> pd.DataFrame:
+    """Compounded pure factor return of each model (``date x model``)."""
+    return pd.DataFrame(
+        {MHC_MLP_LABELS[m]: (1 + res.pure[m][method]["f"]).cumprod() - 1 for m in res.pure}
+    )
+
+
+def plot_cumulative_pure(res: BarraMLResult) -> Figure:
     """Cumulative pure factor return, both models, both combinations."""
     fig = Figure(figsize=(8, 3.5))
     ax = fig.add_subplot()
@@ -341,7 +416,7 @@ def dispersion(res: BarraMLResult) -> pd.DataFrame:
                     a = res.model(m, w, prev)(x).numpy()  # type: ignore[arg-type]
                     b = res.model(m, w, cur)(x).numpy()  # type: ignore[arg-type]
                 corrs.append(float(np.corrcoef(a, b)[0, 1]))
-        out[MODEL_LABELS[m]] = {
+        out[MHC_MLP_LABELS[m]] = {
             "across windows (std of z)": across,
             "retrain corr": float(np.mean(corrs)) if corrs else np.nan,
             "retrain pairs": float(len(corrs)),
@@ -378,7 +453,7 @@ def noise_sensitivity(
             model = res.model(m, w, _latest(res, m, w))  # type: ignore[arg-type]
             with torch.no_grad():
                 base = model(torch.tensor(x0, dtype=torch.float32)).numpy()
-                rows[(MODEL_LABELS[m], w)] = {
+                rows[(MHC_MLP_LABELS[m], w)] = {
                     k: float(
                         np.corrcoef(base, model(torch.tensor(v, dtype=torch.float32)).numpy())[0, 1]
                     )
@@ -395,11 +470,11 @@ def training_curves(res: BarraMLResult) -> pd.DataFrame:
     for m in res.predictions:
         for w in sorted(res.predictions[m]):
             h = res.histories[(m, w, _latest(res, m, w))]
-            parts.append(h[["train_loss", "valid_loss"]].assign(model=MODEL_LABELS[m], window=w))
+            parts.append(h[["train_loss", "valid_loss"]].assign(model=MHC_MLP_LABELS[m], window=w))
     return pd.concat(parts).reset_index()
 
 
-def plot_training(res: BarraMLResult) -> Figure:
+def plot_training_curves(res: BarraMLResult) -> Figure:
     """Training and validation loss curves of the latest trainings."""
     curves = training_curves(res)
     fig = Figure(figsize=(8, 3.2))
@@ -422,16 +497,17 @@ def conclusion(table: pd.DataFrame, *, method: str = "equal") -> str:
     lines = []
     for name, row in (("MLP", mlp), ("mHC-MLP", mhc)):
         r: dict[str, float] = {str(k): float(v) for k, v in row.to_dict().items()}
-        verdict = "positive" if r["IC"] > 0 and r["IC t"] > 2 else "not significant"
+        verdict = "positive" if r["ic_mean"] > 0 and r["ic_t"] > 2 else "not significant"
         lines.append(
-            f"- {name}: IC {r['IC']:+.3f} (t = {r['IC t']:.1f}, {r['months']:.0f} months, "
-            f"{verdict}), rank IC {r['rank IC']:+.3f}, ICIR {r['ICIR']:.2f}; cumulative pure "
-            f"return {r['cum pure']:+.1%} (t = {r['pure t']:.1f}), top-quintile turnover "
-            f"{r['turnover']:.0%}, maximum drawdown {r['max drawdown']:.1%}."
+            f"- {name}: IC {r['ic_mean']:+.3f} (t = {r['ic_t']:.1f}, {r['n_periods']:.0f} "
+            f"months, {verdict}), rank IC {r['rank_ic_mean']:+.3f}, ICIR {r['icir']:.2f}; "
+            f"cumulative pure return {r['pure_cum_return']:+.1%} (t = {r['pure_t']:.1f}), "
+            f"top-quintile turnover {r['top_turnover']:.0%}, maximum drawdown "
+            f"{r['pure_max_drawdown']:.1%}."
         )
-    better_ic = "mHC-MLP" if mhc["IC"] > mlp["IC"] else "MLP"
-    lower_to = "mHC-MLP" if mhc["turnover"] < mlp["turnover"] else "MLP"
-    lower_dd = "mHC-MLP" if mhc["max drawdown"] < mlp["max drawdown"] else "MLP"
+    better_ic = "mHC-MLP" if mhc["ic_mean"] > mlp["ic_mean"] else "MLP"
+    lower_to = "mHC-MLP" if mhc["top_turnover"] < mlp["top_turnover"] else "MLP"
+    lower_dd = "mHC-MLP" if mhc["pure_max_drawdown"] < mlp["pure_max_drawdown"] else "MLP"
     lines.append(
         f"- The {better_ic} has the higher IC; the {lower_to} has the lower turnover and the "
         f"{lower_dd} the smaller drawdown (published direction: mHC lower return, lower "

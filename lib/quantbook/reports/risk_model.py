@@ -14,13 +14,12 @@ Sections (each a function returning a frame; ``show_*`` wrap a frame for display
   exposures);
 - :func:`unavailable_styles`: styles the store cannot support, with the reason.
 
-The model is fitted with :func:`quantbook.risk.fit` at month-ends from ``start`` to the last
+The model is fitted with :func:`quantbook.risk.fit_cached` (shared with the other reports) at month-ends from ``start`` to the last
 month-end on or before ``as_of``; every exposure and return uses data up to that day only.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,26 +27,25 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from quantbook import plotting
-from quantbook.data.calendar import DateLike, SnappedDateWarning
+from quantbook.data.calendar import DateLike
+from quantbook.data.panel import cap_shares_column, load_daily_panel
 from quantbook.data.store import Store
 from quantbook.data.vocabulary import SW_L1
 from quantbook.reports import Metrics
+from quantbook.reports.contract import check_as_of
 from quantbook.risk import (
     STYLE_NAMES,
     EstimationUniverse,
+    RiskFitConfig,
     RiskModelResult,
     StyleExposures,
-    compute_styles,
-    fit,
+    fit_cached,
 )
-from quantbook.risk.styles import StyleDataWarning
 from quantbook.tables import Table, table
 
 __all__ = [
-    "HEADLINE",
-    "HEADLINE_FORMATS",
     "STYLE_LABELS",
-    "RiskReport",
+    "RiskModelReport",
     "cumulative_returns",
     "exposure_distribution",
     "factor_return_history",
@@ -63,11 +61,10 @@ __all__ = [
     "prepare",
     "pure_portfolio_check",
     "show_exposures",
-    "show_headline",
     "show_history",
     "show_month_returns",
     "show_pure_portfolios",
-    "show_unavailable",
+    "show_unavailable_styles",
     "show_volatility",
     "style_correlation",
     "unavailable_styles",
@@ -95,24 +92,6 @@ STYLE_LABELS: dict[str, str] = {
     "earnings_variability": "Earnings variability",
 }
 
-#: Metrics charted across dates on the archive page: ``{key: label}``.
-HEADLINE: dict[str, str] = {
-    "fit.r2_month": "Weighted R², month",
-    "factor_return.country": "Country factor return, month",
-    "factor_return.size": "Size factor return, month",
-    "factor_return.book_to_price": "Book-to-price factor return, month",
-    "factor_return.momentum": "Momentum factor return, month",
-}
-
-#: Display format of each headline metric (default ``,.4f``).
-HEADLINE_FORMATS: dict[str, str] = {
-    "fit.r2_month": ".1%",
-    "factor_return.country": PCT,
-    "factor_return.size": PCT,
-    "factor_return.book_to_price": PCT,
-    "factor_return.momentum": PCT,
-}
-
 
 def _label(factor: str) -> str:
     """Display name of a factor: styles by :data:`STYLE_LABELS`, industries by SW name."""
@@ -125,7 +104,7 @@ def _label(factor: str) -> str:
 
 
 @dataclass(frozen=True)
-class RiskReport:
+class RiskModelReport:
     """What the risk model report computes for one as-of date.
 
     Attributes
@@ -181,7 +160,7 @@ def prepare(
     min_listed_days: int = 60,
     exclude_st: bool = True,
     progress: bool = False,
-) -> RiskReport:
+) -> RiskModelReport:
     """Fit the model at month-ends up to ``as_of`` (data up to ``as_of`` only).
 
     Parameters
@@ -189,8 +168,9 @@ def prepare(
     store
         An open store.
     as_of
-        The as-of date; a non-trading day moves to the previous trading day. The report's
-        month is the last complete month on or before it.
+        A trading day (another day raises
+        :class:`~quantbook.reports.contract.AsOfPolicyError`; the runner resolves dates). The
+        report's month is the last complete month on or before it.
     start
         First period end of the history (default: the store's second month-end).
     min_listed_days, exclude_st
@@ -198,16 +178,8 @@ def prepare(
     progress
         Progress bars.
     """
+    day = check_as_of(store, as_of, report=REPORT)
     cal = store.calendar()
-    day = pd.Timestamp(as_of).normalize()
-    if day > store.end or day < store.start:
-        raise ValueError(
-            f"as-of {day:%Y-%m-%d} is outside store {store.name!r} "
-            f"({store.start:%Y-%m-%d}..{store.end:%Y-%m-%d})"
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", SnappedDateWarning)
-        day = cal.previous_or_same(day)
     month_ends = cal.period_ends("M", end=day)
     if len(month_ends) < 2:
         raise ValueError(f"store {store.name!r} has no complete month before {day:%Y-%m-%d}")
@@ -215,19 +187,19 @@ def prepare(
     if first >= len(month_ends):
         raise ValueError(f"no month-end between {start} and {day:%Y-%m-%d}")
     starts = month_ends[first - 1 :]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StyleDataWarning)
-        expo = compute_styles(store, starts, progress=progress)
-    result = fit(
+    result = fit_cached(
         store,
-        start=month_ends[first],
         end=month_ends[-1],
-        freq="M",
-        exposures=expo,
-        universe=EstimationUniverse(min_listed_days=min_listed_days, exclude_st=exclude_st),
+        config=RiskFitConfig(
+            freq="M",
+            start=month_ends[first],
+            exposure_dates=tuple(starts),
+            universe=EstimationUniverse(min_listed_days=min_listed_days, exclude_st=exclude_st),
+        ),
         progress=progress,
     )
-    return RiskReport(
+    expo = result.exposures
+    return RiskModelReport(
         store=store, as_of=day, month_end=month_ends[-1], result=result, exposures=expo
     )
 
@@ -241,7 +213,7 @@ def _group(factor: str) -> str:
     return "style"
 
 
-def month_factor_returns(rep: RiskReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def month_factor_returns(rep: RiskModelReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The report month's factor returns.
 
     Returns
@@ -281,7 +253,7 @@ def month_factor_returns(rep: RiskReport, *, metrics: Metrics | None = None) -> 
 
 
 def factor_return_history(
-    rep: RiskReport, *, group: str = "style", months: int | None = 12
+    rep: RiskModelReport, *, group: str = "style", months: int | None = 12
 ) -> pd.DataFrame:
     """Monthly factor returns of one group (``style``, ``industry``, ``country``): date x factor.
 
@@ -293,7 +265,7 @@ def factor_return_history(
     return out.iloc[-months:] if months else out
 
 
-def cumulative_returns(rep: RiskReport, *, group: str = "style") -> pd.DataFrame:
+def cumulative_returns(rep: RiskModelReport, *, group: str = "style") -> pd.DataFrame:
     """Cumulative (compounded) factor returns since the first month: date x factor.
 
     Notes
@@ -306,7 +278,7 @@ def cumulative_returns(rep: RiskReport, *, group: str = "style") -> pd.DataFrame
 
 
 def factor_volatility(
-    rep: RiskReport, *, windows: tuple[int, ...] = (12, 36), metrics: Metrics | None = None
+    rep: RiskModelReport, *, windows: tuple[int, ...] = (12, 36), metrics: Metrics | None = None
 ) -> pd.DataFrame:
     """Annualized volatility of the monthly factor returns (std x sqrt(12)).
 
@@ -336,13 +308,13 @@ def factor_volatility(
     return out
 
 
-def fit_quality(rep: RiskReport) -> pd.DataFrame:
+def fit_quality(rep: RiskModelReport) -> pd.DataFrame:
     """Weighted R^2 and number of stocks per month (date x ``r2, n_stocks``)."""
     res = rep.result
     return pd.DataFrame({"r2": res.r2, "n_stocks": res.n_stocks})
 
 
-def exposure_distribution(rep: RiskReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def exposure_distribution(rep: RiskModelReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """Distribution of each style's exposures as of the report's month-end.
 
     These are the exposures the next month's regression uses (data up to the month-end).
@@ -381,20 +353,19 @@ def exposure_distribution(rep: RiskReport, *, metrics: Metrics | None = None) ->
     return out
 
 
-def _float_cap(rep: RiskReport, codes: pd.Index) -> pd.Series:
-    store = rep.store
-    col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
-    b = store.read(
-        "daily_bars",
+def _float_cap(rep: RiskModelReport, codes: pd.Index) -> pd.Series:
+    """Float cap at the month-end of the ``codes`` with a bar that day (the panel's rule)."""
+    p = load_daily_panel(
+        rep.store,
         start=rep.month_end,
         end=rep.month_end,
         codes=list(codes),
-        columns=["code", "close", col],
+        fields=("close", cap_shares_column(rep.store)),
     )
-    return pd.Series((b["close"] * b[col]).to_numpy(), index=b["code"].astype(str))
+    return pd.Series(p.float_cap[0], index=pd.Index(p.codes.astype(str), name="code"))
 
 
-def style_correlation(rep: RiskReport, *, kind: str = "exposures") -> pd.DataFrame:
+def style_correlation(rep: RiskModelReport, *, kind: str = "exposures") -> pd.DataFrame:
     """Correlation of the styles: ``"exposures"`` (cross-section at the month-end) or
     ``"returns"`` (monthly factor returns over the whole history)."""
     if kind == "exposures":
@@ -407,7 +378,7 @@ def style_correlation(rep: RiskReport, *, kind: str = "exposures") -> pd.DataFra
     return corr
 
 
-def pure_portfolio_check(rep: RiskReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
+def pure_portfolio_check(rep: RiskModelReport, *, metrics: Metrics | None = None) -> pd.DataFrame:
     """The month's pure factor portfolios of the country and the styles.
 
     Returns
@@ -446,7 +417,7 @@ def pure_portfolio_check(rep: RiskReport, *, metrics: Metrics | None = None) -> 
     return out
 
 
-def unavailable_styles(rep: RiskReport) -> pd.DataFrame:
+def unavailable_styles(rep: RiskModelReport) -> pd.DataFrame:
     """Styles the model runs without, with the reason (empty when all 15 are there)."""
     miss = {s: r for s, r in rep.exposures.unavailable.items()}
     return pd.DataFrame(
@@ -456,21 +427,7 @@ def unavailable_styles(rep: RiskReport) -> pd.DataFrame:
 
 
 # -- presentation ----------------------------------------------------------------------------------
-def show_headline(metrics: Metrics) -> Table:
-    """The run's headline metrics (keys of :data:`HEADLINE` that were recorded)."""
-    labels, values = [], []
-    for key, label in HEADLINE.items():
-        if key not in metrics:
-            continue
-        v = metrics[key]
-        labels.append(label)
-        spec = HEADLINE_FORMATS.get(key, ",.4f")
-        values.append("–" if not isinstance(v, (int, float)) else format(float(v), spec))
-    frame = pd.DataFrame({"value": values}, index=pd.Index(labels, name="metric"))
-    return table(frame, title="Headline metrics", labels={"value": "Value"})
-
-
-def show_month_returns(frame: pd.DataFrame, rep: RiskReport, *, group: str) -> Table:
+def show_month_returns(frame: pd.DataFrame, rep: RiskModelReport, *, group: str) -> Table:
     sub = frame[frame["group"].isin(["country", "style"] if group == "style" else [group])]
     res = rep.result
     d = rep.dates[-1]
@@ -490,7 +447,7 @@ def show_month_returns(frame: pd.DataFrame, rep: RiskReport, *, group: str) -> T
 
 
 def show_history(
-    frame: pd.DataFrame, rep: RiskReport, *, title: str, transpose: bool = False
+    frame: pd.DataFrame, rep: RiskModelReport, *, title: str, transpose: bool = False
 ) -> Table:
     """Monthly factor returns (dates as rows, or as columns with ``transpose``)."""
     shown = frame.copy()
@@ -498,7 +455,7 @@ def show_history(
     return table(shown, title=title, default=PCT, note=rep.period_note(), transpose=transpose)
 
 
-def show_volatility(frame: pd.DataFrame, rep: RiskReport) -> Table:
+def show_volatility(frame: pd.DataFrame, rep: RiskModelReport) -> Table:
     cols = [c for c in frame.columns if c.startswith("vol_")]
     labels = {c: ("All months" if c == "vol_all" else f"Last {c[4:-1]} months") for c in cols}
     return table(
@@ -510,7 +467,7 @@ def show_volatility(frame: pd.DataFrame, rep: RiskReport) -> Table:
     )
 
 
-def show_exposures(frame: pd.DataFrame, rep: RiskReport) -> Table:
+def show_exposures(frame: pd.DataFrame, rep: RiskModelReport) -> Table:
     shown = frame.copy()
     shown.index = [_label(s) for s in shown.index]
     shown.index.name = "style"
@@ -538,7 +495,7 @@ def show_exposures(frame: pd.DataFrame, rep: RiskReport) -> Table:
     )
 
 
-def show_pure_portfolios(frame: pd.DataFrame, rep: RiskReport) -> Table:
+def show_pure_portfolios(frame: pd.DataFrame, rep: RiskModelReport) -> Table:
     return table(
         frame,
         title=f"Pure factor portfolios, {rep.month}",
@@ -567,7 +524,7 @@ def show_pure_portfolios(frame: pd.DataFrame, rep: RiskReport) -> Table:
     )
 
 
-def show_unavailable(frame: pd.DataFrame) -> Table:
+def show_unavailable_styles(frame: pd.DataFrame) -> Table:
     return table(
         frame,
         title="Styles not available in this store",
@@ -631,7 +588,7 @@ def plot_fit_quality(q: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_exposure_distribution(rep: RiskReport) -> Figure:
+def plot_exposure_distribution(rep: RiskModelReport) -> Figure:
     """Box plots of each style's exposures at the report's month-end (whiskers 5-95 %)."""
     xs = rep.exposures.cross_section(rep.month_end)
     fig, axes = plotting.new_figure(size=(8.0, 4.2))

@@ -22,16 +22,20 @@ Examples
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from quantbook.data.cache import Cache, code_version
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import cap_shares_column, load_daily_panel
 from quantbook.data.store import Store
-from quantbook.risk._panels import listed_days, load_bars, require_bars, spell_codes
+from quantbook.data.universe import UniverseRules
+from quantbook.risk._windows import require_bars
 from quantbook.risk.styles import (
     StyleDataWarning,
     StyleExposures,
@@ -45,9 +49,11 @@ __all__ = [
     "ConstrainedWLS",
     "EstimationUniverse",
     "Frequency",
+    "RiskFitConfig",
     "RiskModelResult",
     "constrained_wls",
     "fit",
+    "fit_cached",
     "period_ends",
     "pure_factor_return",
     "restriction_matrix",
@@ -213,7 +219,7 @@ class EstimationUniverse:
     Attributes
     ----------
     min_listed_days
-        Trading days since listing at ``t-1`` (default 60).
+        Sessions since listing at ``t-1``, counted 1 on the listing day (default 60).
     exclude_st
         Leave out ST / *ST stocks at ``t-1`` (default True).
 
@@ -227,6 +233,10 @@ class EstimationUniverse:
 
     min_listed_days: int = 60
     exclude_st: bool = True
+
+    def rules(self) -> UniverseRules:
+        """The universe rules evaluated at ``t-1`` (listing age, ST, suspension)."""
+        return UniverseRules(min_listed_sessions=self.min_listed_days, exclude_st=self.exclude_st)
 
 
 @dataclass(frozen=True)
@@ -557,36 +567,29 @@ def _prepare(
             warnings.simplefilter("ignore", StyleDataWarning)
             exposures = compute_styles(store, prev, progress=progress)
     require_bars(store, ["close", "adj_factor", "is_suspended"])
-    cap_col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
-    bars = load_bars(
+    bars = load_daily_panel(
         store,
-        [],
         start=prev[0],
         end=dates[-1],
-        products={"adj": ("close", "adj_factor"), "fcap": ("close", cap_col)},
-        flags=["is_suspended"],
+        fields=["close", "adj_factor", "is_suspended", cap_shares_column(store)],
     )
     codes = bars.codes
     r_prev, r_now = _rows(bars.rows(prev)), _rows(bars.rows(dates))
-    adj = bars["adj"]
+    adj = bars.adj_close
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = adj[r_now] / adj[r_prev] - 1.0
-    fcap = bars["fcap"][r_prev]
-    susp = bars["is_suspended"][r_prev] | bars["is_suspended"][r_now]
-    age, listed = listed_days(store, prev, codes)
-    industry, names = spell_codes(store, "industry", prev, codes)
+    fcap = bars.float_cap[r_prev]
+    grid = bars.spell("industry", r_prev)
+    industry, names = grid.index, list(grid.values)
     include = (
-        listed
-        & (age >= universe.min_listed_days)
-        & ~susp
+        bars.listed(r_prev)
+        & universe.rules().eligible(bars, r_prev)
+        & ~bars.suspended_flag[r_now]
         & np.isfinite(returns)
         & np.isfinite(fcap)
         & (fcap > 0)
         & (industry >= 0)
     )
-    if universe.exclude_st:
-        st, _ = spell_codes(store, "st_status", prev, codes)
-        include &= st < 0
     expo_rows = exposures.dates.get_indexer(prev)
     include &= (exposures.codes.get_indexer(codes) >= 0)[None, :]
     if (expo_rows < 0).any():
@@ -768,3 +771,133 @@ def pure_factor_return(
     out = pd.DataFrame({"f": fr[name], "stderr": se[name], "t": ts[name]})
     out.index.name = "date"
     return out
+
+
+# -- the fit shared by every report: cached per (store, as-of, configuration) -----------------------
+@dataclass(frozen=True)
+class RiskFitConfig:
+    """Everything besides the store and the as-of date that determines a fit of :func:`fit_cached`.
+
+    Attributes
+    ----------
+    freq
+        ``"D"``, ``"W"`` or ``"M"``.
+    start
+        First period end (None: the store's second period end).
+    exposure_dates
+        As-of dates of the style exposures (:func:`~quantbook.risk.styles.compute_styles`);
+        None: each period's start ``t-1``, as :func:`fit` does.
+    universe
+        Estimation-universe rules.
+    """
+
+    freq: Frequency = "M"
+    start: DateLike | None = None
+    exposure_dates: tuple[DateLike, ...] | None = None
+    universe: EstimationUniverse = field(default_factory=EstimationUniverse)
+
+
+_Caught = list[tuple[type[Warning], str]]
+
+
+def _caught(records: list[warnings.WarningMessage]) -> _Caught:
+    out: _Caught = []
+    for w in records:
+        item = (w.category, str(w.message))
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def fit_cached(
+    store: Store,
+    *,
+    end: DateLike | None,
+    config: RiskFitConfig,
+    progress: bool = False,
+    exposure_warnings: bool = False,
+    cache: bool = True,
+) -> RiskModelResult:
+    """The risk model of ``store`` up to ``end`` with ``config``, fitted once and then served
+    from the store's cache ``risk_fit`` (also to other reports and processes).
+
+    Parameters
+    ----------
+    store
+        An open store.
+    end
+        Last period end (the as-of date; default: the store's last period end).
+    config
+        Frequency, first period end, exposure dates and universe rules.
+    progress
+        Progress bars (only when fitting).
+    exposure_warnings
+        Issue the :class:`~quantbook.risk.styles.StyleDataWarning` messages of the style
+        computation (False: silenced, as :func:`fit` does when it computes the exposures).
+    cache
+        False: fit without reading or writing the cache.
+
+    Returns
+    -------
+    RiskModelResult
+        The same as ``fit(store, start=..., end=..., freq=..., exposures=compute_styles(store,
+        exposure dates), universe=...)``.
+
+    Notes
+    -----
+    The key is the store fingerprint, the code version of :mod:`quantbook.risk` and the
+    resolved configuration: the frequency, the first and last period ends that ``start`` and
+    ``end`` select (so an ``end`` between two period ends shares the fit of the earlier one),
+    the exposure dates (each period's start when None) and the universe rules. The warnings
+    raised while fitting are kept with the entry and issued again when it is served.
+    """
+    ends = period_ends(store, config.freq)
+    lo = max(
+        int(ends.searchsorted(pd.Timestamp(config.start))) if config.start is not None else 1, 1
+    )
+    hi = int(ends.searchsorted(pd.Timestamp(end), side="right")) if end is not None else len(ends)
+    if hi <= lo:  # nothing to fit: fit raises the error
+        return fit(store, start=config.start, end=end, freq=config.freq, universe=config.universe)
+    first, last = ends[lo], ends[hi - 1]
+    dates = (
+        pd.DatetimeIndex(ends[lo - 1 : hi - 1])
+        if config.exposure_dates is None
+        else pd.DatetimeIndex([pd.Timestamp(d) for d in config.exposure_dates])
+    )
+    key = {
+        "freq": config.freq,
+        "periods": [f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}"],
+        "exposure_dates": [f"{d:%Y-%m-%d}" for d in dates],
+        "universe": asdict(config.universe),
+    }
+    store_cache = (
+        Cache.for_store(store, "risk_fit", version=code_version([Path(__file__).parent]))
+        if cache
+        else None
+    )
+    entry = store_cache.get_object(key) if store_cache is not None else None
+    if entry is None:
+        with warnings.catch_warnings(record=True) as w_styles:
+            warnings.simplefilter("always")
+            expo = compute_styles(store, dates, progress=progress)
+        with warnings.catch_warnings(record=True) as w_fit:
+            warnings.simplefilter("always")
+            result = fit(
+                store,
+                start=first,
+                end=last,
+                freq=config.freq,
+                exposures=expo,
+                universe=config.universe,
+                progress=progress,
+            )
+        entry = (result, _caught(w_styles), _caught(w_fit))
+        if store_cache is not None:
+            store_cache.put_object(key, entry)
+    result, from_styles, from_fit = entry
+    for category, message in from_styles:
+        if exposure_warnings or not issubclass(category, StyleDataWarning):
+            warnings.warn(message, category, stacklevel=2)
+    for category, message in from_fit:
+        warnings.warn(message, category, stacklevel=2)
+    return result

@@ -41,17 +41,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tqdm import tqdm
 
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import DailyPanel, cap_shares_column, load_daily_panel
 from quantbook.data.store import DataUnavailableError, Store
 from quantbook.data.vocabulary import STYLE_NAMES
-from quantbook.risk._panels import (
-    BarPanels,
-    ew_window_sum,
-    listed_days,
-    load_bars,
-    require_bars,
-    rolling_sum,
-    spell_codes,
-)
+from quantbook.risk._windows import ew_window_sum, require_bars, rolling_sum
 
 __all__ = [
     "FUNDAMENTAL_STYLES",
@@ -445,21 +438,22 @@ def _market_return(ret: np.ndarray, fcap_prev: np.ndarray, traded: np.ndarray) -
 
 
 def _bar_descriptors(
-    bars: BarPanels, age: np.ndarray, rows: np.ndarray, cfg: StyleConfig
+    bars: DailyPanel, listed: np.ndarray, rows: np.ndarray, cfg: StyleConfig
 ) -> dict[str, np.ndarray]:
-    """Market-data descriptors at the panel rows ``rows``: ``{name: (D, N)}``."""
+    """Market-data descriptors at the panel rows ``rows``: ``{name: (D, N)}``.
+
+    ``listed`` holds the listed sessions of every panel row (1 on the listing day).
+    """
     close, prev = bars["close"], bars["prev_close"]
     susp = bars["is_suspended"] == 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
         ret = close / prev - 1.0
-    ret[(age <= 0) | ~np.isfinite(ret)] = np.nan  # no return on the listing day
+    ret[(listed <= 1) | ~np.isfinite(ret)] = np.nan  # no return on the listing day
     lr = np.log1p(ret)
     has_lr = np.isfinite(lr)
     lr0 = np.where(has_lr, lr, 0.0)
     traded = has_lr & ~susp
-    shares = bars.fields.get("float_shares", bars.fields.get("total_shares"))
-    assert shares is not None
-    fcap = close * shares
+    fcap = bars.float_cap
     fcap_prev = np.vstack([fcap[:1], fcap[:-1]])
     m = _market_return(ret, fcap_prev, traded)
     v = (traded & np.isfinite(m)[:, None]).astype(float)
@@ -526,11 +520,9 @@ def _bar_descriptors(
     out["strev"] = np.where(n >= mo["strev"], -s, np.nan)
 
     # Liquidity: log of the monthly turnover over 1, 3, 12 months (mean over days with a bar)
-    turn_shares = bars.fields.get("float_shares", bars.fields.get("total_shares"))
-    assert turn_shares is not None
     with np.errstate(invalid="ignore", divide="ignore"):
-        tau = bars["volume"] / turn_shares
-    has_tau = np.isfinite(tau) & (age >= 0)
+        tau = bars["volume"] / bars.cap_shares
+    has_tau = np.isfinite(tau) & (listed >= 1)
     tau0 = np.where(has_tau, tau, 0.0)
     for name, months in zip(("stom", "stoq", "stoa"), cfg.liquidity_months, strict=True):
         win = months * cfg.month_days
@@ -586,13 +578,13 @@ def _cv(y: np.ndarray) -> np.ndarray:
 
 def _statement_descriptors(
     store: Store,
-    bars: BarPanels,
+    bars: DailyPanel,
     rows: np.ndarray,
     cfg: StyleConfig,
     items: tuple[str, ...],
 ) -> dict[str, np.ndarray]:
     """Statement descriptors at the panel rows ``rows`` (point in time by ``ann_date``)."""
-    end = bars.sessions[rows].max()
+    end = bars.dates[rows].max()
     fund = store.read(
         "fundamentals", end=end, columns=["code", "report_period", "ann_date", *items]
     )
@@ -608,10 +600,10 @@ def _statement_descriptors(
     q0 = int(qi.min())
     Q = int(qi.max()) - q0 + 1
     qj = qi - q0
-    T = len(bars.sessions)
+    T = len(bars.dates)
     never = np.int64(T + 10**6)
     ann = np.full((N, Q), never, dtype=np.int64)
-    pos = bars.sessions.searchsorted(pd.DatetimeIndex(fund["ann_date"]), side="left")
+    pos = bars.dates.searchsorted(pd.DatetimeIndex(fund["ann_date"]), side="left")
     ann[ci, qj] = pos
     grid: dict[str, np.ndarray] = {}
     for it in items:
@@ -852,9 +844,9 @@ class _Context:
 
     dates: pd.DatetimeIndex
     codes: pd.Index
-    bars: BarPanels
+    bars: DailyPanel
     rows: np.ndarray
-    age_all: np.ndarray
+    listed_all: np.ndarray
     universe: np.ndarray
     cap: np.ndarray
     sqrt_cap: np.ndarray
@@ -865,8 +857,7 @@ class _Context:
 
 def _context(store: Store, dates: Iterable[DateLike], cfg: StyleConfig) -> _Context:
     d_idx = _as_sessions(store, dates)
-    shares_col = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
-    if not store.has("daily_bars", shares_col):
+    if not store.has("daily_bars", cap_shares_column(store)):
         raise DataUnavailableError(
             f"store {store.name!r} has neither daily_bars.float_shares nor total_shares: "
             "no market cap, no style can be computed"
@@ -874,33 +865,32 @@ def _context(store: Store, dates: Iterable[DateLike], cfg: StyleConfig) -> _Cont
     require_bars(store, ["close", "prev_close", "volume", "is_suspended"])
     sessions = store.calendar().sessions
     first = max(0, int(sessions.searchsorted(d_idx[0])) - cfg.lookback - 5)
-    bars = load_bars(
+    bars = load_daily_panel(
         store,
-        ["close", "prev_close", "volume", "is_suspended", "float_shares", "total_shares"],
         start=sessions[first],
         end=d_idx[-1],
+        fields=["close", "prev_close", "volume", "is_suspended", "float_shares", "total_shares"],
     )
     rows = bars.rows(d_idx)
     codes = bars.codes
-    age_all, _ = listed_days(store, bars.sessions, codes)
-    listed = listed_days(store, d_idx, codes)[1]
+    listed_all = bars.listed_sessions()
+    listed = bars.listed(rows)
     close = bars["close"][rows]
-    fshares = bars.fields.get("float_shares", bars.fields.get("total_shares"))
     tshares = bars.fields.get("total_shares", bars.fields.get("float_shares"))
-    assert fshares is not None and tshares is not None
-    fcap = close * fshares[rows]
+    assert tshares is not None
+    fcap = bars.float_cap[rows]
     tcap = close * tshares[rows]
-    universe = listed & np.isfinite(close) & (fcap > 0) & (tcap > 0) & (age_all[rows] >= 0)
-    ind_codes, cats = spell_codes(store, "industry", d_idx, codes)
-    ind_codes = np.where(universe, ind_codes, -1).astype(np.int64)
-    lookup = np.array([*cats, None], dtype=object)
-    labels = lookup[np.where(ind_codes >= 0, ind_codes, len(cats))]
+    universe = listed & np.isfinite(close) & (fcap > 0) & (tcap > 0) & (listed_all[rows] >= 1)
+    grid = bars.spell("industry", rows)
+    ind_codes = np.where(universe, grid.index, -1).astype(np.int64)
+    lookup = np.array([*grid.values, None], dtype=object)
+    labels = lookup[np.where(ind_codes >= 0, ind_codes, len(grid.values))]
     return _Context(
         dates=d_idx,
         codes=codes,
         bars=bars,
         rows=rows,
-        age_all=age_all,
+        listed_all=listed_all,
         universe=universe,
         cap=np.where(universe, fcap, np.nan),
         sqrt_cap=np.sqrt(np.where(universe, fcap, np.nan)),
@@ -916,7 +906,7 @@ def _descriptors(
     unavailable: dict[str, str] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         desc: dict[str, np.ndarray] = {"lncap": np.log(ctx.tcap)}
-    desc.update(_bar_descriptors(ctx.bars, ctx.age_all, ctx.rows, cfg))
+    desc.update(_bar_descriptors(ctx.bars, ctx.listed_all, ctx.rows, cfg))
     if store.has("fundamentals"):
         items = tuple(c for c in _STATEMENT_ITEMS if store.has("fundamentals", c))
         desc.update(_statement_descriptors(store, ctx.bars, ctx.rows, cfg, items))

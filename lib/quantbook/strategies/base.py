@@ -14,7 +14,6 @@ in the result's notes) and backtests them with :func:`quantbook.strategies.engin
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,9 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from quantbook.data.cache import Cache, code_version
 from quantbook.strategies.engine import BacktestResult, Costs, backtest
 from quantbook.strategies.market import EtfMarket
-from quantbook.strategies.models import ModelCache
 from quantbook.strategies.styles import StyleInputs
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "Strategy",
     "StrategyOutput",
     "StrategyResult",
-    "code_version",
     "run_strategy",
 ]
 
@@ -129,18 +127,6 @@ class StrategyResult:
         return self.backtest is not None
 
 
-def code_version(*parts: object) -> str:
-    """A short hash of the strategies package's source and the given parameters."""
-    h = hashlib.sha256()
-    folder = Path(__file__).parent
-    for p in sorted(folder.glob("*.py")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    for part in parts:
-        h.update(repr(part).encode())
-    return h.hexdigest()[:12]
-
-
 class Strategy(ABC):
     """Base of the six strategies (subclasses are frozen dataclasses of parameters)."""
 
@@ -170,13 +156,20 @@ class Strategy(ABC):
         """The strategy's parameters."""
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
-    def model_cache(self, inputs: Inputs, name: str = "") -> ModelCache:
-        """This strategy's model cache (keyed by data fingerprint, code and parameters)."""
-        return ModelCache.for_store(
-            inputs.cache_root,
-            fingerprint=inputs.fingerprint or "nofingerprint",
-            name=name or self.key,
-            version=code_version(sorted(self.params().items())),
+    def model_cache(self, inputs: Inputs, name: str = "") -> Cache | None:
+        """This strategy's model cache (None without a cache folder).
+
+        Keyed by the data fingerprint and by :func:`~quantbook.data.cache.code_version` of the
+        strategies package with the cache's name and the strategy's parameters.
+        """
+        if inputs.cache_root is None:
+            return None
+        version = code_version(
+            [Path(__file__).parent],
+            {"name": name or self.key, "params": repr(sorted(self.params().items()))},
+        )
+        return Cache(
+            inputs.cache_root, fingerprint=inputs.fingerprint or "nofingerprint", version=version
         )
 
 

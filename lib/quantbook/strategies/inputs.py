@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import load_daily_panel, spells_on
 from quantbook.data.store import Store
 from quantbook.risk.model import Frequency
 from quantbook.strategies.base import Inputs
@@ -27,20 +28,6 @@ __all__ = ["CACHE_SUBDIR", "index_breadth", "industry_fundamentals", "load_input
 
 #: Model cache folder under a store: ``data/<store>/cache/strategies``.
 CACHE_SUBDIR = ("cache", "strategies")
-
-
-def _membership(spells: pd.DataFrame, dates: pd.DatetimeIndex, codes: pd.Index) -> np.ndarray:
-    """``(len(dates), len(codes))`` bool: member on each date (spells ``[start, end)``)."""
-    out = np.zeros((len(dates), len(codes)), dtype=bool)
-    ci = codes.get_indexer(pd.Index(spells["code"].astype(str)))
-    d = dates.to_numpy()
-    for c, s, e in zip(ci, spells["start"].to_numpy(), spells["end"].to_numpy(), strict=True):
-        if c < 0:
-            continue
-        lo = int(np.searchsorted(d, s, side="left"))
-        hi = len(d) if pd.isna(e) else int(np.searchsorted(d, e, side="left"))
-        out[lo:hi, c] = True
-    return out
 
 
 def index_breadth(
@@ -78,23 +65,14 @@ def index_breadth(
         return pd.DataFrame()
     codes = sorted(set(members["code"].astype(str)))
     lo = None if start is None else pd.Timestamp(start) - pd.Timedelta(days=2 * window + 10)
-    bars = store.read(
-        "daily_bars",
-        start=lo,
-        end=end,
-        codes=codes,
-        columns=["date", "code", "close", "adj_factor"],
-    )
-    adj = (
-        bars.assign(p=bars["close"] * bars["adj_factor"])
-        .pivot(index="date", columns="code", values="p")
-        .sort_index()
-    )
+    panel = load_daily_panel(store, start=lo, end=end, codes=codes, fields=["close", "adj_factor"])
+    rows = np.flatnonzero(panel.present.any(axis=1))  # days with a bar of a member
+    adj = panel.wide(panel.adj_close[rows], rows=rows)
     up = (adj > adj.shift(window)).to_numpy()
     known = (adj.notna() & adj.shift(window).notna()).to_numpy()
     out = {}
     for code, spells in members.groupby("index_code"):
-        mem = _membership(spells, pd.DatetimeIndex(adj.index), pd.Index(adj.columns))
+        mem = spells_on(spells, pd.DatetimeIndex(adj.index), pd.Index(adj.columns), value=None).mask
         n = (mem & known).sum(axis=1)
         k = (mem & known & up).sum(axis=1)
         out[str(code)] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
@@ -165,18 +143,11 @@ def industry_fundamentals(
     members = store.read("index_members", end=end)
     members = members[members["index_code"].isin(list(index_codes))]
     codes = pd.Index(sorted(set(members["code"].astype(str))))
-    bars = store.read(
-        "daily_bars",
-        start=dates.min(),
-        end=end,
-        codes=list(codes),
-        columns=["date", "code", "close", "total_shares"],
+    panel = load_daily_panel(
+        store, start=dates.min(), end=end, codes=list(codes), fields=["close", "total_shares"]
     )
-    bars = bars[bars["date"].isin(dates)]
-    cap = bars.assign(c=bars["close"] * bars["total_shares"]).pivot(
-        index="date", columns="code", values="c"
-    )
-    cap = cap.reindex(index=dates, columns=codes)
+    total_cap = panel["close"] * panel.get("total_shares")  # P/E on the total market cap
+    cap = panel.wide(total_cap, codes=codes).reindex(index=dates)
     # latest statement known by each date, per stock
     E = np.full((len(dates), len(codes)), np.nan)
     Ep = np.full_like(E, np.nan)
@@ -191,7 +162,7 @@ def industry_fundamentals(
     C = cap.to_numpy(dtype=float)
     growth, pe = {}, {}
     for code, spells in members.groupby("index_code"):
-        mem = _membership(spells, dates, codes)
+        mem = spells_on(spells, dates, codes, value=None).mask
         ok = mem & np.isfinite(E) & np.isfinite(Ep)
         e = np.where(ok, E, 0.0).sum(axis=1)
         ep = np.where(ok, Ep, 0.0).sum(axis=1)

@@ -9,40 +9,37 @@ standard deviation; the intercept is not penalized.
 known at ``s`` with the outcome over the next period :math:`(s, s+1]`, which is known only at
 ``s + 1``; a model used at decision row ``k`` is trained on rows ``s <= k - 1`` (at most
 ``window`` of them), so it never sees an outcome after the decision date. It is retrained every
-``retrain_every`` rows and reused in between; trained coefficients are cached (see
-:class:`ModelCache`) under a key that hashes the training data itself, so a cache entry is
-served only for identical inputs.
+``retrain_every`` rows and reused in between (a
+:class:`~quantbook.models.walkforward.WalkForward` schedule; the fits are independent tasks
+mapped by an :class:`~quantbook.models.executor.Executor`); trained coefficients are cached (one
+JSON file per model in a :class:`~quantbook.data.cache.Cache`) under a key that hashes the
+training data itself, so a cache entry is served only for identical inputs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from quantbook.data.cache import Cache
+from quantbook.models.executor import Executor, SerialExecutor
+from quantbook.models.walkforward import WalkForward
+
 __all__ = [
     "LinearModel",
-    "ModelCache",
-    "ModelCacheWarning",
     "RollingPredictions",
     "fit_logistic",
     "fit_ridge",
     "rolling_predict",
+    "walk_forward",
 ]
 
 ModelKind = Literal["logistic", "ridge"]
-
-
-class ModelCacheWarning(UserWarning):
-    """The model cache could not be read or written; models are retrained."""
 
 
 @dataclass(frozen=True)
@@ -226,70 +223,20 @@ def fit_logistic(
 
 
 # -- cache ---------------------------------------------------------------------------------------
-class ModelCache:
-    """Trained models of one strategy, one JSON file per (data fingerprint, strategy, version).
+def _read_model(cache: Cache, key: str) -> LinearModel | None:
+    """The model cached under the entry ``{"model": key}``, or None."""
+    return cache.read(
+        {"model": key},
+        "json",
+        lambda p: LinearModel.from_json(json.loads(p.read_text())),
+        errors=(ValueError, KeyError, TypeError),
+    )
 
-    Layout: ``<root>/<fingerprint>/<name>-<version>.json`` holding ``{entry key: model}``,
-    where an entry key is ``<train end date>-<hash of the training data>``; the folder
-    ``<root>`` is normally ``data/<store>/cache/strategies`` (see :func:`ModelCache.for_store`).
-    JSON, not Parquet, so the cache never changes the store's fingerprint. Writes go to a
-    temporary file that is renamed.
 
-    Parameters
-    ----------
-    path
-        The JSON file.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._data: dict[str, dict[str, object]] = {}
-        self._dirty = False
-        self.hits = 0
-        self.misses = 0
-        if path is not None and path.is_file():
-            try:
-                self._data = json.loads(path.read_text())
-            except (OSError, ValueError) as e:
-                warnings.warn(
-                    f"unreadable model cache {path}: {e}", ModelCacheWarning, stacklevel=2
-                )
-
-    @classmethod
-    def for_store(
-        cls, cache_root: Path | None, *, fingerprint: str, name: str, version: str
-    ) -> ModelCache:
-        """The cache file of one strategy under ``cache_root`` (None: an in-memory cache)."""
-        if cache_root is None:
-            return cls(None)
-        return cls(cache_root / fingerprint / f"{name}-{version}.json")
-
-    def get(self, key: str) -> LinearModel | None:
-        d = self._data.get(key)
-        if d is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return LinearModel.from_json(d)
-
-    def put(self, key: str, model: LinearModel) -> None:
-        self._data[key] = model.to_json()
-        self._dirty = True
-
-    def save(self) -> None:
-        """Write the file if anything was added (a failure only warns)."""
-        if self.path is None or not self._dirty:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.part")
-            tmp.write_text(json.dumps(self._data, sort_keys=True))
-            os.replace(tmp, self.path)
-            self._dirty = False
-        except OSError as e:
-            warnings.warn(
-                f"could not write model cache {self.path}: {e}", ModelCacheWarning, stacklevel=2
-            )
+def _write_model(cache: Cache, key: str, model: LinearModel) -> None:
+    cache.write(
+        {"model": key}, "json", lambda p: p.write_text(json.dumps(model.to_json(), sort_keys=True))
+    )
 
 
 def _data_key(date: pd.Timestamp, X: np.ndarray, y: np.ndarray, params: str) -> str:
@@ -298,6 +245,32 @@ def _data_key(date: pd.Timestamp, X: np.ndarray, y: np.ndarray, params: str) -> 
     h.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
     h.update(params.encode())
     return f"{date:%Y-%m-%d}-{h.hexdigest()[:16]}"
+
+
+def walk_forward(*, window: int, min_train: int, retrain_every: int) -> WalkForward:
+    """The schedule of :func:`rolling_predict`: refit every ``retrain_every`` rows (a row whose
+    window holds fewer than ``min_train`` complete rows is skipped and the next one tried), on
+    the latest ``window`` rows whose outcome is known (each row's outcome one row later)."""
+    return WalkForward(every=retrain_every, window=window, min_train=min_train, horizon=1)
+
+
+@dataclass(frozen=True)
+class _LinearTask:
+    kind: ModelKind
+    X: np.ndarray
+    y: np.ndarray
+    v: np.ndarray
+    l2: float
+    fit_intercept: bool
+
+
+def _fit_linear(task: _LinearTask) -> LinearModel:
+    """One fit of :func:`rolling_predict` (a top-level function for an executor)."""
+    if task.kind == "logistic":
+        return fit_logistic(
+            task.X, task.y, l2=task.l2, sample_weight=task.v, fit_intercept=task.fit_intercept
+        )
+    return fit_ridge(task.X, task.y, l2=task.l2)
 
 
 @dataclass(frozen=True)
@@ -333,7 +306,8 @@ def rolling_predict(
     l2: float = 1.0,
     sample_weight: pd.Series | None = None,
     fit_intercept: bool = True,
-    cache: ModelCache | None = None,
+    cache: Cache | None = None,
+    executor: Executor | None = None,
 ) -> RollingPredictions:
     """Walk-forward fit and predict on a rolling window.
 
@@ -359,7 +333,11 @@ def rolling_predict(
     fit_intercept
         See :func:`fit_logistic` (logistic only).
     cache
-        A :class:`ModelCache` (None: no caching).
+        The strategy's model cache (:meth:`~quantbook.strategies.base.Strategy.model_cache`;
+        None: no caching).
+    executor
+        Maps the fits not found in the cache (default:
+        :class:`~quantbook.models.executor.SerialExecutor`).
 
     Returns
     -------
@@ -372,46 +350,45 @@ def rolling_predict(
         if sample_weight is None
         else sample_weight.reindex(features.index).to_numpy(dtype=float)
     )
-    idx = features.index
+    idx = pd.DatetimeIndex(features.index)
     n = len(idx)
     pred = np.full(n, np.nan)
-    trained = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns]")
+    trained = pd.Series(pd.NaT, index=features.index, dtype="datetime64[ns]")
     ntrain = np.zeros(n, dtype=int)
     models: dict[pd.Timestamp, LinearModel] = {}
     params = f"{kind}|{window}|{l2}|{min_train}|{fit_intercept}"
-    model: LinearModel | None = None
-    last_fit = -(10**9)
-    model_date: pd.Timestamp | None = None
     complete = np.isfinite(y) & np.isfinite(v) & np.isfinite(X).any(axis=1)
-    for k in range(n):
-        if model is None or k - last_fit >= retrain_every:
-            lo = max(0, k - window)
-            rows = np.arange(lo, k)  # outcomes of rows < k are known at k
-            rows = rows[complete[rows]]
-            if len(rows) >= min_train:
-                Xt, yt, vt = X[rows], y[rows], v[rows]
-                day = pd.Timestamp(idx[k])
-                key = _data_key(day, Xt, np.concatenate([yt, vt]), params)
-                cached = cache.get(key) if cache is not None else None
-                if cached is None:
-                    cached = (
-                        fit_logistic(Xt, yt, l2=l2, sample_weight=vt, fit_intercept=fit_intercept)
-                        if kind == "logistic"
-                        else fit_ridge(Xt, yt, l2=l2)
-                    )
-                    if cache is not None:
-                        cache.put(key, cached)
-                model, last_fit, model_date = cached, k, day
-                models[day] = cached
-        if model is not None and np.isfinite(X[k]).any():
-            pred[k] = float(model.predict(X[k : k + 1])[0])
-            trained.iloc[k] = model_date
-            ntrain[k] = model.n_obs
-    if cache is not None:
-        cache.save()
+    # row s's outcome is known at row s + 1 (horizon 1); incomplete rows are not trained on
+    rule = walk_forward(window=window, min_train=min_train, retrain_every=retrain_every)
+    fits = rule.schedule(samples=idx, predict=idx, usable=complete).fits
+    tasks = []
+    for fit in fits:
+        rows = idx.get_indexer(fit.train)
+        tasks.append(_LinearTask(kind, X[rows], y[rows], v[rows], l2, fit_intercept))
+    keys = [
+        _data_key(fit.date, t.X, np.concatenate([t.y, t.v]), params)
+        for fit, t in zip(fits, tasks, strict=True)
+    ]
+    found = [_read_model(cache, key) if cache is not None else None for key in keys]
+    todo = [i for i, m in enumerate(found) if m is None]
+    for i, m in zip(
+        todo, (executor or SerialExecutor()).map(_fit_linear, [tasks[i] for i in todo]), strict=True
+    ):
+        found[i] = m
+        if cache is not None:
+            _write_model(cache, keys[i], m)
+    for fit, maybe in zip(fits, found, strict=True):
+        assert maybe is not None
+        model = maybe
+        models[fit.date] = model
+        for k in map(int, idx.get_indexer(fit.predict)):  # one step per prediction row (small)
+            if np.isfinite(X[k]).any():
+                pred[k] = float(model.predict(X[k : k + 1])[0])
+                trained.iloc[k] = fit.date
+                ntrain[k] = model.n_obs
     return RollingPredictions(
-        prediction=pd.Series(pred, index=idx, name="prediction"),
+        prediction=pd.Series(pred, index=features.index, name="prediction"),
         trained_on=trained,
-        n_train=pd.Series(ntrain, index=idx, name="n_train"),
+        n_train=pd.Series(ntrain, index=features.index, name="n_train"),
         models=models,
     )

@@ -27,7 +27,7 @@ import pandas as pd
 
 from quantbook.strategies import indicators as ind
 from quantbook.strategies.base import Inputs, Strategy, StrategyOutput
-from quantbook.strategies.styles import STYLE_GROUPS, group_exposures, group_returns
+from quantbook.strategies.styles import STYLE_GROUPS, group_exposures, style_group_returns
 
 __all__ = ["SmartBeta", "style_signals"]
 
@@ -55,7 +55,7 @@ def style_signals(
         Long ``date, item`` (group) with ``signal`` (:math:`\\hat\\mu`, per session),
         ``tstat_60d`` and ``cum_ret_20d`` (the group's return over 20 sessions).
     """
-    g = group_returns(factor_returns, STYLE_GROUPS)
+    g = style_group_returns(factor_returns, STYLE_GROUPS)
     weekly = _rows_per_window(g.index, 5) != 5
     means = []
     for n in windows:

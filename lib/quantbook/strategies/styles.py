@@ -4,7 +4,7 @@ Both come from the project's risk model (:mod:`quantbook.risk`), which this modu
 
 - stock style exposures on the rebalance dates: :func:`quantbook.risk.compute_styles`,
   ``.frame`` long (date, code, one column per style);
-- style factor returns: ``quantbook.risk.fit(store, end=..., freq="W", exposures=...)
+- style factor returns: ``quantbook.risk.fit_cached(store, end=..., config=RiskFitConfig(freq="W", ...))
   .factor_returns`` (date x factor, the styles among the columns), with those exposures;
 - an ETF's exposure to a style on date :math:`t` is the float-cap-weighted mean exposure of
   the members of its tracked index on :math:`t` (``index_members``):
@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from quantbook.data.calendar import DateLike
+from quantbook.data.panel import cap_shares_column, load_daily_panel
 from quantbook.data.store import DataUnavailableError, Store
-from quantbook.risk import compute_styles, fit, period_ends
+from quantbook.risk import RiskFitConfig, fit_cached, period_ends
 from quantbook.risk.model import Frequency
 from quantbook.risk.styles import StyleDataWarning
 
@@ -39,8 +40,8 @@ __all__ = [
     "StyleInputs",
     "etf_exposures",
     "group_exposures",
-    "group_returns",
     "load_style_inputs",
+    "style_group_returns",
 ]
 
 #: The 9 style groups the SmartBeta strategy times (a proposal): group -> member styles.
@@ -135,22 +136,26 @@ def etf_exposures(
     day_list = pd.DatetimeIndex(sorted(set(pd.to_datetime(list(dates)))))
     end = day_list.max()
     members = store.read("index_members", end=end)
-    shares = "float_shares" if store.has("daily_bars", "float_shares") else "total_shares"
+    shares = cap_shares_column(store)
     tracked = etfs["tracked_index"].dropna().astype(str)
     tracked = tracked[tracked.isin(set(members["index_code"].astype(str)))]
     if tracked.empty:
         return pd.DataFrame(columns=cols)
     members = members[members["index_code"].isin(set(tracked))]
     stocks = sorted(set(members["code"].astype(str)))
-    bars = store.read(
-        "daily_bars",
-        start=day_list.min(),
-        end=end,
-        codes=stocks,
-        columns=["date", "code", "close", shares],
+    bars = load_daily_panel(
+        store, start=day_list.min(), end=end, codes=stocks, fields=("close", shares)
     )
-    bars = bars[bars["date"].isin(day_list)]
-    cap = bars.assign(cap=bars["close"] * bars[shares])[["date", "code", "cap"]]
+    rows = bars.rows(bars.dates[bars.dates.isin(day_list)])
+    present = bars.present[rows]
+    r, c = np.nonzero(present)  # the (date, code) rows a bar exists for
+    cap = pd.DataFrame(
+        {
+            "date": bars.dates[rows][r],
+            "code": bars.codes[c].astype(str),
+            "cap": bars.float_cap[rows][present],
+        }
+    )
     expo = stock_exposures[stock_exposures["date"].isin(day_list)][["date", "code", *styles]]
     panel = expo.merge(cap, on=["date", "code"], how="inner")
     frames = []
@@ -177,7 +182,7 @@ def etf_exposures(
     return out[cols].sort_values(["date", "code"]).reset_index(drop=True)
 
 
-def group_returns(
+def style_group_returns(
     factor_returns: pd.DataFrame, groups: dict[str, tuple[str, ...]] = STYLE_GROUPS
 ) -> pd.DataFrame:
     """Group factor returns: the mean of the member styles' returns (members present only)."""
@@ -261,8 +266,14 @@ def load_style_inputs(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", StyleDataWarning)
-            expo = compute_styles(store, day_list, progress=progress)
-            model = fit(store, end=end_ts, freq=freq, exposures=expo, progress=progress)
+            model = fit_cached(
+                store,
+                end=end_ts,
+                config=RiskFitConfig(freq=freq, exposure_dates=tuple(day_list)),
+                progress=progress,
+                exposure_warnings=True,
+            )
+            expo = model.exposures
     except DataUnavailableError as e:
         return StyleInputs.missing(
             f"the risk model cannot run on store {store.name!r} (style exposures or factor "

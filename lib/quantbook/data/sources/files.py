@@ -66,7 +66,8 @@ from tqdm.auto import tqdm
 
 from quantbook.data.calendar import TradingCalendar
 from quantbook.data.codes import Bare, CodeFormatError, board_of, normalize_code
-from quantbook.data.schema import TABLES, TableSpec, table
+from quantbook.data.market_rules import limit_fraction, limit_prices
+from quantbook.data.schema import TABLES, TableSpec, table_spec
 from quantbook.data.store import Store, StoreWriter, check_target, one_line
 from quantbook.data.validate import (
     NEW_LISTING_DAYS,
@@ -74,8 +75,6 @@ from quantbook.data.validate import (
     DataValidationError,
     Finding,
     in_spells,
-    limit_fraction,
-    limit_prices,
     session_positions,
 )
 from quantbook.data.vocabulary import SW_L1
@@ -263,7 +262,7 @@ def _parse_mapping(raw: dict[str, Any], path: Path) -> MappingSpec:
     )
     static = {str(k): list(v) for k, v in (raw.get("static") or {}).items()}
     for name in static:
-        table(name)
+        table_spec(name)
     return MappingSpec(
         name=str(raw.get("name", path.stem)),
         description=str(raw.get("description", "")).strip(),
@@ -280,7 +279,7 @@ def _parse_mapping(raw: dict[str, Any], path: Path) -> MappingSpec:
 def _check_item(item: str, path: Path) -> None:
     name, _, column = item.partition(".")
     try:
-        spec = table(name)
+        spec = table_spec(name)
     except KeyError as e:
         raise MappingError(f"{path}: unavailable item {item!r}: {e.args[0]}") from None
     if column and column not in spec.column_names:
@@ -302,7 +301,7 @@ def _parse_source(raw: Any, path: Path, i: int) -> SourceSpec:
         if key not in raw:
             raise MappingError(f"{where}: missing {key!r}")
     try:
-        spec = table(str(raw["table"]))
+        spec = table_spec(str(raw["table"]))
     except KeyError as e:
         raise MappingError(f"{where}: {e.args[0]}") from None
     src = SourceSpec(
@@ -767,7 +766,7 @@ def _apply_flags(df: pd.DataFrame, raw: pd.DataFrame, src: SourceSpec, path: Pat
 
 
 def _convert_types(df: pd.DataFrame, src: SourceSpec, path: Path) -> pd.DataFrame:
-    spec = table(src.table)
+    spec = table_spec(src.table)
     types = {c.name: c.dtype for c in spec.columns} | STAGING_COLUMNS | _transform_types(src)
     for column in list(df.columns):
         dtype = types.get(column)
@@ -1612,7 +1611,7 @@ def data_calendar(tables: Mapping[str, pd.DataFrame]) -> TradingCalendar:
     dates = [
         pd.DatetimeIndex(df[spec.date_column].dropna().unique())
         for name, df in tables.items()
-        if (spec := table(name)).kind == "panel"
+        if (spec := table_spec(name)).kind == "panel"
         and spec.date_column is not None
         and spec.date_column in df.columns
     ]
@@ -1684,7 +1683,7 @@ def _read_all(
         by_table.setdefault(src.table, []).append(df)
     tables = {t: pd.concat(frames, ignore_index=True) for t, frames in by_table.items()}
     for t, df in tables.items():
-        _check_unique_key(table(t), df)
+        _check_unique_key(table_spec(t), df)
     return {t: df.drop(columns=["_file"], errors="ignore") for t, df in tables.items()}
 
 
@@ -1760,7 +1759,9 @@ def _write_store(
         bar = _progress(order, progress, "writing", "table")
         for t in bar:
             bar.set_postfix_str(t)
-            written = writer.write(t, _schema_frame(table(t), state.tables.pop(t)), context=context)
+            written = writer.write(
+                t, _schema_frame(table_spec(t), state.tables.pop(t)), context=context
+            )
             if t in ("instruments", "st_status"):
                 context[t] = written
         writer.findings[:0] = state.log.findings

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from quantbook.data.calendar import DateLike, TradingCalendar
+from quantbook.data.panel import load_daily_panel
 from quantbook.data.schema import MINUTES_PER_DAY
 from quantbook.data.sources.synthetic.fundamentals import statements_frame
 from quantbook.data.sources.synthetic.intraday import day_rng, minute_paths
@@ -189,42 +190,48 @@ def regenerate_minutes(
             raise ValueError(f"{d.date()} is not a trading day of store {store.name!r}")
     frames = []
     if days:
-        all_bars = store.read("daily_bars", start=days[0], end=days[-1])
-        all_bars = all_bars[~all_bars["is_suspended"] & all_bars["date"].isin(days)]
+        # the store's one daily panel (read once per process, data.panel): no read per call
+        panel = load_daily_panel(
+            store,
+            start=days[0],
+            end=days[-1],
+            fields=["open", "price_1130", "close", "limit_up", "limit_down", "volume"],
+        )
         all_state = _state_between(store, days[0], days[-1])
-        bars_by_day = dict(tuple(all_bars.groupby("date", sort=True)))
         state_by_day = dict(tuple(all_state.groupby("date", sort=True)))
     for d in days:
         t = int(sessions.searchsorted(d))
-        bars = bars_by_day[d].reset_index(drop=True)
         st = state_by_day[d].reset_index(drop=True)
-        if not (st["code"].to_numpy() == bars["code"].to_numpy()).all():
+        row = panel.position(d)
+        ci = panel.codes.get_indexer(pd.Index(st["code"].astype(str)))
+        traded = panel.trading[row]
+        if (ci < 0).any() or not traded[ci].all() or len(ci) != int(traded.sum()):
             raise RuntimeError(
                 f"store {store.name!r}: intraday state and daily bars disagree on {d.date()}"
             )
         paths = minute_paths(
             day_rng(seed, t),
-            open_=bars["open"].to_numpy(),
-            p1130=bars["price_1130"].to_numpy(),
-            close=bars["close"].to_numpy(),
-            limit_up=bars["limit_up"].to_numpy(),
-            limit_down=bars["limit_down"].to_numpy(),
-            volume=bars["volume"].to_numpy(),
+            open_=panel["open"][row, ci],
+            p1130=panel["price_1130"][row, ci],
+            close=panel["close"][row, ci],
+            limit_up=panel["limit_up"][row, ci],
+            limit_down=panel["limit_down"][row, ci],
+            volume=panel["volume"][row, ci],
             sigma=st["sigma"].to_numpy(),
             spike_bias=st["spike_bias"].to_numpy(),
             one_price=st["one_price"].to_numpy(),
         )
         sel = (
-            np.arange(len(bars))
+            np.arange(len(st))
             if wanted is None
-            else np.flatnonzero(bars["code"].isin(wanted).to_numpy())
+            else np.flatnonzero(st["code"].isin(wanted).to_numpy())
         )
         n = len(sel)
         frames.append(
             pd.DataFrame(
                 {
                     "date": np.full(n * MINUTES_PER_DAY, d.to_datetime64()),
-                    "code": np.repeat(bars["code"].to_numpy()[sel], MINUTES_PER_DAY),
+                    "code": np.repeat(st["code"].to_numpy()[sel], MINUTES_PER_DAY),
                     "minute": np.tile(np.arange(MINUTES_PER_DAY), n),
                     "open": paths.open[sel].ravel(),
                     "high": paths.high[sel].ravel(),

@@ -31,11 +31,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from quantbook.data.market_rules import board_index, limit_fraction, round_price
+from quantbook.data.schema import TABLES
 from quantbook.data.sources.synthetic.fundamentals import Statements, build_statements
 from quantbook.data.sources.synthetic.intraday import aggregate, day_rng, minute_paths
 from quantbook.data.sources.synthetic.presets import Effects
 from quantbook.data.sources.synthetic.universe import INDUSTRIES, Universe
-from quantbook.data.validate import board_index, limit_fraction, round_price
 from quantbook.data.vocabulary import STYLE_NAMES
 
 #: The 15 styles in model order (the risk model's names, so truth and estimates line up).
@@ -75,22 +76,9 @@ STATIC_LATENTS = (
     "dividend",
     "earnings_variability",
 )
-#: The daily_bars price / volume columns the simulation fills, as (T, N) arrays.
-DAILY_COLUMNS: tuple[str, ...] = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "prev_close",
-    "volume",
-    "amount",
-    "num_trades",
-    "price_1130",
-    "float_shares",
-    "total_shares",
-    "adj_factor",
-    "limit_up",
-    "limit_down",
+#: The daily_bars columns the simulation fills as (T, N) arrays: every float column of the schema.
+DAILY_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in TABLES["daily_bars"].columns if c.dtype == "float"
 )
 BETA_LOADING = 0.35  # beta style return = BETA_LOADING * market return + noise
 NEWS_PROB = 0.002  # daily probability of an overnight news gap per stock
