@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from quantbook.evaluation.vocabulary import statistic_formats, statistic_labels
+
 __all__ = [
     "NA",
     "Headline",
@@ -31,6 +33,7 @@ __all__ = [
     "format_frame",
     "format_value",
     "show_headline",
+    "statistics_table",
     "table",
 ]
 
@@ -206,6 +209,28 @@ def table(
         default=default,
         note=note,
         labels=dict(labels or {}),
+        transpose=transpose,
+    )
+
+
+def statistics_table(
+    frame: pd.DataFrame, *, title: str = "", note: str = "", transpose: bool = False
+) -> Table:
+    """:func:`table` of a frame whose columns are statistics-vocabulary keys, labelled and
+    formatted by the vocabulary (:data:`quantbook.evaluation.vocabulary.STATISTICS`).
+
+    Raises
+    ------
+    UnknownStatisticError
+        A column is not a key of the vocabulary.
+    """
+    keys = [str(c) for c in frame.columns]
+    return table(
+        frame,
+        title=title,
+        formats=statistic_formats(keys),
+        labels=statistic_labels(keys),
+        note=note,
         transpose=transpose,
     )
 

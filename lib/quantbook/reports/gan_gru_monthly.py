@@ -53,7 +53,7 @@ from quantbook.evaluation import (
 from quantbook.factors.gan_gru import KINDS, GanGruResult, Kind, gan_gru_factor
 from quantbook.reports import Metrics
 from quantbook.reports.contract import check_as_of
-from quantbook.tables import Table, table
+from quantbook.tables import Table, statistics_table, table
 
 __all__ = [
     "MODEL_LABELS",
@@ -380,21 +380,13 @@ def top_excess_nav(data: GanGruMonthlyReport, *, n_groups: int = 5) -> pd.DataFr
 def _stat_table(stats: pd.DataFrame, *, title: str, note: str) -> Table:
     """``stats`` (rows: vocabulary keys, columns: models) with the vocabulary's labels and
     formats; the first and last formation dates show as months."""
-    keys = [str(k) for k in stats.index]
     frame = stats.T.copy()
     for k in ("start", "end"):
         if k in frame:
             frame[k] = pd.DatetimeIndex(frame[k]).to_period("M")
     frame.index = pd.Index([MODEL_LABELS.get(str(c), str(c)) for c in frame.index])
     frame.columns.name = "statistic"
-    return table(
-        frame,
-        title=title,
-        formats=statistic_formats(keys),
-        labels=statistic_labels(keys),
-        note=note,
-        transpose=True,
-    )
+    return statistics_table(frame, title=title, note=note, transpose=True)
 
 
 def show_statistics(

@@ -42,13 +42,12 @@ from quantbook.evaluation import (
     max_drawdown,
     mean_t_stat,
 )
-from quantbook.evaluation.vocabulary import statistic_formats, statistic_labels
 from quantbook.models.barra_ml import BarraMLConfig, BarraMLResult, run_barra_ml
 from quantbook.models.mhc import MHCMLP
 from quantbook.reports import Metrics
 from quantbook.reports.contract import check_as_of
 from quantbook.risk.styles import StyleDataWarning
-from quantbook.tables import Table, table
+from quantbook.tables import Table, statistics_table
 
 __all__ = [
     "MHC_MLP_LABELS",
@@ -270,14 +269,7 @@ def per_window(res: BarraMLResult) -> pd.DataFrame:
 
 def _show(frame: pd.DataFrame, *, title: str, note: str = "") -> Table:
     """A table of vocabulary-keyed columns, labelled and formatted by the vocabulary."""
-    keys = [str(c) for c in frame.columns]
-    return table(
-        frame,
-        title=title,
-        formats=statistic_formats(keys),
-        labels=statistic_labels(keys),
-        note=note,
-    )
+    return statistics_table(frame, title=title, note=note)
 
 
 def show_comparison(frame: pd.DataFrame) -> Table:
