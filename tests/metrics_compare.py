@@ -22,7 +22,9 @@ A job is ``REPORT@YYYY-MM-DD`` with optional ``:key=value[,key=value]`` paramete
 Both checkouts must read the same store (``QUANTBOOK_DATA`` names its folder). Numbers are
 compared with ``|a - b| <= atol + rtol * |b|``; strings, booleans and nulls exactly; a key
 present on one side only is a difference. ``--rename REPORT:REGEX=>REPLACEMENT`` renames the
-before-side keys of REPORT's files (``re.sub``) before they are compared.
+before-side keys of REPORT's files (``re.sub``) before they are compared; ``--renames FILE``
+reads such rules from a file (``tests/metrics_renames.txt`` lists the keys the statistics
+vocabulary renamed).
 """
 
 from __future__ import annotations
@@ -191,10 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument(
         "--rename", action="append", default=[], help="REPORT:REGEX=>REPLACEMENT (repeatable)"
     )
+    d.add_argument(
+        "--renames", type=Path, help="a file of --rename rules, one per line (# comments)"
+    )
     args = parser.parse_args(argv)
     if args.cmd == "collect":
         return collect(args.root.resolve(), args.out.resolve(), args.data, args.jobs)
-    renames = [parse_rename(r) for r in args.rename]
+    rules = list(args.rename)
+    if args.renames is not None:
+        lines = args.renames.read_text(encoding="utf-8").splitlines()
+        rules += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    renames = [parse_rename(r) for r in rules]
     return diff(args.before, args.after, rtol=args.rtol, atol=args.atol, renames=renames)
 
 
