@@ -20,6 +20,7 @@ from quantbook.runner import (
     AsOfError,
     due_runs,
     load_schedule,
+    page_tags,
     parse_overrides,
     resolve_as_of,
     resolve_params,
@@ -87,9 +88,18 @@ def test_run_writes_page_and_metrics(book: SharedBook) -> None:
     assert m["provenance.fingerprint"] == open_store("tiny", root=book.data).fingerprint()
     nb = nbformat.read(str(res.notebook), as_version=4)
     assert nb.cells[0].source.startswith("# Market overview: 2024-01-31")
-    tags = [c.metadata.get("tags", []) for c in nb.cells]
-    assert any("injected-parameters" in t and "hide-input" in t for t in tags)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    tags = [c.metadata.get("tags", []) for c in code]
+    assert all(("remove-input" in t) != ("remove-cell" in t) for t in tags), tags
+    assert not any("hide-input" in t for t in tags)
+    assert any("injected-parameters" in t and "remove-cell" in t for t in tags)
     assert any("parameters" in t and "remove-cell" in t for t in tags)
+    shown = [c for c in code if "remove-input" in c.metadata.tags]
+    assert len(shown) >= 10 and all(c.outputs for c in shown)
+    committed = nbformat.read(str(book.root / "notebooks" / "market_overview.ipynb"), as_version=4)
+    assert not any("remove-input" in c.metadata.get("tags", []) for c in committed.cells), (
+        "only the published copy is tagged"
+    )
     assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
     html = "".join(
         str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", [])
@@ -181,6 +191,22 @@ def test_date_after_store_end_is_refused(
 
 
 # -- parameters and schedule ----------------------------------------------------------------------
+def test_page_tags_hide_every_input() -> None:
+    assert page_tags([], has_outputs=True) == ["remove-input"]
+    assert page_tags(["hide-input", "nbval-ignore-output"], has_outputs=True) == [
+        "nbval-ignore-output",
+        "remove-input",
+    ]
+    assert page_tags(["hide-input"], has_outputs=False) == ["remove-cell"]
+    assert page_tags(["parameters"], has_outputs=False) == ["parameters", "remove-cell"]
+    assert page_tags(["injected-parameters"], has_outputs=True) == [
+        "injected-parameters",
+        "remove-cell",
+    ]
+    assert page_tags(["remove-cell"], has_outputs=True) == ["remove-cell"]
+    assert page_tags(["remove-input", "remove-input"], has_outputs=True) == ["remove-input"]
+
+
 def test_parse_overrides_yaml_values() -> None:
     got = parse_overrides(
         ["n=5", "x=abc", "f=0.5", "flag=true", "d=2024-01-31", "lst=[1, 2]", "empty="]

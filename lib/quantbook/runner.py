@@ -78,6 +78,7 @@ __all__ = [
     "check_parameter_types",
     "due_runs",
     "load_schedule",
+    "page_tags",
     "parse_overrides",
     "refresh_committed_notebooks",
     "resolve_as_of",
@@ -418,14 +419,37 @@ def resolve_as_of(
 
 
 # -- one run ----------------------------------------------------------------------------------------
+def page_tags(tags: Sequence[str], *, has_outputs: bool) -> list[str]:
+    """The tags of a code cell on a published page: its input is never shown.
+
+    A cell with outputs gets ``remove-input`` (its outputs stay); a cell without any, and the
+    ``parameters`` and ``injected-parameters`` cells (the provenance table shows the values
+    used), get ``remove-cell``. ``hide-input`` (a fold that still ships the code) is dropped.
+
+    Examples
+    --------
+    >>> page_tags(["hide-input", "nbval-ignore-output"], has_outputs=True)
+    ['nbval-ignore-output', 'remove-input']
+    >>> page_tags(["injected-parameters"], has_outputs=False)
+    ['injected-parameters', 'remove-cell']
+    """
+    out = [t for t in tags if t not in ("hide-input", "remove-input", "remove-cell")]
+    params = "parameters" in tags or "injected-parameters" in tags
+    removed = "remove-cell" in tags or params or not has_outputs
+    out.append("remove-cell" if removed else "remove-input")
+    return out
+
+
 def _finalize(nb: nbformat.NotebookNode, *, report: str, as_of: str, paths: BookPaths) -> None:
-    """Presentation touches on the executed copy: title with the date, parameter cells folded."""
+    """Presentation touches on the executed copy: title with the date, no code shown.
+
+    Every code cell is tagged for jupyter-book (:func:`page_tags`): the page shows outputs
+    only. The committed notebook is not changed.
+    """
     for cell in nb.cells:
-        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-        if "parameters" in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")  # the defaults; the values used are in the injected cell
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
+        if cell.cell_type == "code":
+            meta = cell.setdefault("metadata", {})
+            meta["tags"] = page_tags(meta.get("tags", []), has_outputs=bool(cell.get("outputs")))
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             lines = cell.source.split("\n")
