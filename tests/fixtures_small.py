@@ -330,6 +330,7 @@ def make_book_root(root: Path) -> Path:
     for md in ("intro.md", "data.md", "methods.md"):
         shutil.copy(REPO / "book" / md, root / "book")
     shutil.copy(REPO / "_config.yml", root)
+    shutil.copytree(REPO / "book" / "_static", root / "book" / "_static")
     return root
 
 

@@ -17,6 +17,7 @@ b  -50.00%
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ __all__ = [
     "Headline",
     "Table",
     "Text",
+    "cell_class",
     "format_frame",
     "format_value",
     "show_headline",
@@ -40,14 +42,51 @@ __all__ = [
 #: How missing values are shown.
 NA = "–"
 
-#: Table CSS, embedded with every HTML table (notebook outputs carry no stylesheet of their own).
+#: Table CSS, embedded with every HTML table (notebook outputs carry no stylesheet of their own;
+#: the site's ``book/_static/quantbook.css`` only sizes the page). A table scrolls inside its own
+#: box (``qb-table-scroll``) when wider than the page, its first column (the row labels) fixed;
+#: numbers are right-aligned and never wrap, text cells wrap.
 CSS = (
     "<style>"
-    "table.quantbook-table{font-size:0.85em;border-collapse:collapse;margin:0.4em 0}"
-    "table.quantbook-table td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;padding:0.15em 0.6em}"
-    "table.quantbook-table th{white-space:nowrap;padding:0.15em 0.6em}"
+    ".qb-table{max-width:100%;margin:0.4em 0}"
+    ".qb-table-scroll{max-width:100%;overflow-x:auto}"
+    "table.quantbook-table{font-size:0.85em;border-collapse:separate;border-spacing:0;margin:0}"
+    "table.quantbook-table th,table.quantbook-table td{padding:0.15em 0.6em}"
+    "table.quantbook-table th{white-space:nowrap;text-align:left}"
+    "table.quantbook-table thead th{text-align:right}"
+    "table.quantbook-table tr>th:first-child{position:sticky;left:0;z-index:1;"
+    "background:var(--pst-color-background,#fff)}"
+    "table.quantbook-table td.qb-num{text-align:right;font-variant-numeric:tabular-nums;"
+    "white-space:nowrap}"
+    "table.quantbook-table td.qb-text{text-align:left;white-space:normal;min-width:8em;"
+    "max-width:36em;overflow-wrap:anywhere}"
     "</style>"
 )
+
+#: A formatted cell that reads as a number (or a date, or missing): right-aligned.
+_NUMERIC = re.compile(
+    r"^(?:[+\-\u2212]?[\d,]*\.?\d+(?:e[+\-]?\d+)?(?:%|bp|x|×)?|\d{4}-\d{2}-\d{2}|"
+    + re.escape(NA)
+    + r"|yes|no)$"
+)
+_TD = re.compile(r"<td>(.*?)</td>", re.DOTALL)
+
+
+def cell_class(text: str) -> str:
+    """The class of a formatted table cell: ``qb-num`` (right-aligned) or ``qb-text`` (wraps).
+
+    Examples
+    --------
+    >>> [cell_class(t) for t in ("-1.23%", "1,235", "2024-03-29", "–", "needs 12 months of ICs")]
+    ['qb-num', 'qb-num', 'qb-num', 'qb-num', 'qb-text']
+    """
+    return "qb-num" if _NUMERIC.match(html.unescape(text).strip()) else "qb-text"
+
+
+def _classed_cells(body: str) -> str:
+    """``body`` (``DataFrame.to_html``) with each ``<td>`` classed by :func:`cell_class`."""
+    return _TD.sub(lambda m: f'<td class="{cell_class(m.group(1))}">{m.group(1)}</td>', body)
+
 
 #: Default formats by dtype kind.
 DEFAULT_FLOAT = ".4f"
@@ -170,7 +209,11 @@ class Table:
             if self.note
             else ""
         )
-        return f'<div class="quantbook-table-wrap">\n{CSS}\n{cap}{body}{note}\n</div>'
+        body = _classed_cells(body)
+        return (
+            f'<div class="qb-table quantbook-table-wrap">\n{CSS}\n{cap}'
+            f'<div class="qb-table-scroll">\n{body}\n</div>{note}\n</div>'
+        )
 
 
 def table(
