@@ -17,6 +17,7 @@ from quantbook.pages import (
     rerun_command,
     sparkline_png,
     store_line,
+    top_cell_source,
 )
 from quantbook.reports.contract import SPECS
 from quantbook.runner import parse_overrides
@@ -38,8 +39,8 @@ def test_sentences_use_the_headline_formats_and_changes() -> None:
     now = {"ls": 0.0523, "ic": 0.041, "days": 1234.4}
     before = Previous("2026-09-30", {"ls": 0.0123, "ic": 0.05, "days": 7})
     assert period_sentences(TEMPLATES, HEADS, now, before) == [
-        "The long-short return was 5.2% (up 4.0 pp from 2026-09-30).",
-        "The rank IC is 0.041 (down 0.009 from 2026-09-30).",
+        "The long-short return was 5.2% (up 4.0 pp).",
+        "The rank IC is 0.041 (down 0.009).",
         "Limit-up closes: 1,234.",
     ]
 
@@ -60,15 +61,11 @@ def test_a_missing_headline_leaves_its_sentence_out(missing: object) -> None:
 def test_change_against_the_previous_run() -> None:
     h = HEADS["ls"]
     assert change_phrase(0.05, None, "ls", h) == FIRST_RUN
-    assert change_phrase(0.05, Previous("2026-09-30", {}), "ls", h) == (
-        "none recorded on 2026-09-30"
-    )
-    assert change_phrase(0.0502, Previous("2026-09-30", {"ls": 0.05}), "ls", h) == (
-        "unchanged from 2026-09-30"
-    )
-    assert change_phrase(2, Previous("2026-09-30", {"days": 5}), "days", HEADS["days"]) == (
-        "down 3 from 2026-09-30"
-    )
+    before = Previous("2026-09-30", {"ls": 0.05, "days": 5})
+    assert change_phrase(0.05, Previous("2026-09-30", {}), "ls", h) == "not in the previous run"
+    assert change_phrase(0.0502, before, "ls", h) == "unchanged"
+    assert change_phrase(0.0701, before, "ls", h) == "up 2.0 pp"
+    assert change_phrase(2, before, "days", HEADS["days"]) == "down 3"
 
 
 def test_a_sentence_naming_no_headline_metric_is_refused() -> None:
@@ -83,11 +80,12 @@ def test_every_report_declares_sentences_of_its_headline(name: str) -> None:
     named = {key for t in spec.period for key, _c in PLACEHOLDER.findall(t)}
     assert named and named <= set(spec.headline), named - set(spec.headline)
     assert set(spec.headline) <= named, "a headline metric no sentence shows"
-    metrics = {k: 0.01 * (i + 1) for i, k in enumerate(spec.headline)}
+    metrics = {k: 1.5 * (i + 1) for i, k in enumerate(spec.headline)}
     before = Previous("2026-09-30", {k: 0.0 for k in spec.headline})
     out = period_sentences(spec.period, spec.headline, metrics, before)
     assert len(out) == len(spec.period)
-    assert all("{" not in s and "from 2026-09-30" in " ".join(out) for s in out)
+    assert not any("{" in s or "first run" in s for s in out)
+    assert sum("(up " in s for s in out) == sum(":change}" in t for t in spec.period)
 
 
 def test_rerun_command_reads_back_with_the_runner() -> None:
@@ -112,6 +110,16 @@ def test_store_line_says_synthetic_or_real() -> None:
     assert "simulated, not market data" in store_line(synthetic)
     real = {"provenance.data": "cn", "provenance.synthetic": False, "provenance.source": "akshare"}
     assert store_line(real) == "store `cn`: real data imported from akshare"
+
+
+def test_box_names_the_previous_run_once() -> None:
+    args = {"report": "r", "as_of": "2026-10-30", "missing": [], "command": "quantbook run r"}
+    text = top_cell_source(sentences=["A (up 1 pp)."], previous_as_of="2026-09-30", **args)
+    assert text.count("2026-09-30") == 1 and "against the previous run, 2026-09-30" in text
+    first = top_cell_source(sentences=["A (first run)."], previous_as_of=None, **args)
+    assert "previous run" not in first
+    empty = top_cell_source(sentences=[], previous_as_of=None, **{**args, "missing": ["IC"]})
+    assert "No headline number" in empty and "Not recorded for this run: IC." in empty
 
 
 def test_sparkline_is_a_png_with_gaps() -> None:

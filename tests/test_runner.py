@@ -381,7 +381,7 @@ def test_page_opens_with_this_period_box_rerun_command_and_link(book: SharedBook
     from quantbook.tables import format_value
 
     key = "index.000300.SH.ret_month"
-    changes = (("2024-01-31", "first run"), ("2024-02-29", r"(up|down) [\d.]+ pp from 2024-01-31"))
+    changes = (("2024-01-31", "first run"), ("2024-02-29", r"(up|down) [\d.]+ pp|unchanged"))
     for day, change in changes:
         nb = nbformat.read(str(_reports(book) / f"{day}.ipynb"), as_version=4)
         top = nb.cells[1]
@@ -393,8 +393,9 @@ def test_page_opens_with_this_period_box_rerun_command_and_link(book: SharedBook
         assert m["headline.0.key"] == key
         assert text.startswith(":::{admonition} This period")
         assert re.search(
-            rf"The CSI 300 returned {re.escape(value)} this month \({change}\)\.", text
+            rf"The CSI 300 returned {re.escape(value)} this month \(({change})\)\.", text
         )
         assert "nan" not in text.lower()
+        assert ("previous run, 2024-01-31." in text) == (day == "2024-02-29")
         assert f"`quantbook run market_overview --as-of {day} --data tiny`" in text
         assert f"{{download}}`book/reports/market_overview/{day}.ipynb <{day}.ipynb>`" in text

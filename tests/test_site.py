@@ -262,7 +262,7 @@ def test_report_page_has_this_period_box_and_notebook_download(built: BookResult
     html = page.read_text()
     words = " ".join(re.sub(r"<[^>]+>", "", html).split())
     assert "admonition" in html and "This period" in words
-    assert "from 2024-02-29" in words
+    assert "Changes are against the previous run, 2024-02-29." in words
     assert "quantbook run market_overview --as-of 2024-03-29 --data tiny" in words
     notebooks = [href for href, _t in parse(page).links if href.endswith("2024-03-29.ipynb")]
     assert notebooks and all(resolve(page, href).is_file() for href in notebooks), notebooks

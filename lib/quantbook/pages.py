@@ -17,7 +17,7 @@ Examples
 >>> heads = {"ret": Headline("Return", ".1%")}
 >>> period_sentences(("It returned {ret} ({ret:change}).",), heads, {"ret": 0.05},
 ...                  Previous("2026-09-30", {"ret": 0.02}))
-['It returned 5.0% (up 3.0 pp from 2026-09-30).']
+['It returned 5.0% (up 3.0 pp).']
 >>> period_sentences(("It returned {ret}.",), heads, {"ret": None}, None)
 []
 """
@@ -94,19 +94,20 @@ def _difference(diff: float, fmt: str) -> str:
 
 
 def change_phrase(current: float, previous: Previous | None, key: str, headline: Headline) -> str:
-    """How ``current`` moved since the previous run: ``"up 0.40 pp from 2026-09-30"``.
+    """How ``current`` moved since the previous run: ``"up 0.40 pp"``.
 
     Notes
     -----
-    ``first run`` when there is no previous run; ``none recorded on D`` when the previous run
-    lacks the metric; ``unchanged from D`` when the difference rounds to zero in the
-    headline's format (percent formats give the change in percentage points).
+    ``first run`` when there is no previous run; ``not in the previous run`` when the previous
+    run lacks the metric; ``unchanged`` when the difference rounds to zero in the headline's
+    format (percent formats give the change in percentage points). The box names the previous
+    run's date once (:func:`top_cell_source`).
 
     Examples
     --------
     >>> h = Headline("IC", ".3f")
     >>> change_phrase(0.05, Previous("2026-09-30", {"ic": 0.062}), "ic", h)
-    'down 0.012 from 2026-09-30'
+    'down 0.012'
     >>> change_phrase(0.05, None, "ic", h)
     'first run'
     """
@@ -114,12 +115,12 @@ def change_phrase(current: float, previous: Previous | None, key: str, headline:
         return FIRST_RUN
     before = headline_number(previous.metrics, key)
     if before is None:
-        return f"none recorded on {previous.as_of}"
+        return "not in the previous run"
     diff = current - before
     text = _difference(diff, headline.fmt)
     if float(re.sub(r"[^0-9.]", "", text) or 0) == 0:
-        return f"unchanged from {previous.as_of}"
-    return f"{'up' if diff > 0 else 'down'} {text} from {previous.as_of}"
+        return "unchanged"
+    return f"{'up' if diff > 0 else 'down'} {text}"
 
 
 def _sentence(
@@ -226,6 +227,7 @@ def top_cell_source(
     sentences: Sequence[str],
     missing: Sequence[str],
     command: str,
+    previous_as_of: str | None,
 ) -> str:
     """The markdown of a page's top cell: the "this period" box, the rerun command, the link.
 
@@ -233,6 +235,8 @@ def top_cell_source(
     the page was made from (``book/reports/R/D.ipynb``, beside the page).
     """
     body = " ".join(sentences) if sentences else "No headline number was recorded for this run."
+    if previous_as_of is not None and sentences:
+        body += f" Changes are against the previous run, {previous_as_of}."
     if missing:
         body += f"\n\nNot recorded for this run: {'; '.join(missing)}."
     return (

@@ -469,12 +469,12 @@ def _insert_top_cell(
         if k not in ("as_of", "data") and (k not in base or base[k] != v)
     }
     heads = headline_entries(metrics)
+    previous = _previous_run(report, as_of, paths)
     source = pages.top_cell_source(
         report=report,
         as_of=as_of,
-        sentences=pages.period_sentences(
-            report_spec(report).period, heads, metrics, _previous_run(report, as_of, paths)
-        ),
+        sentences=pages.period_sentences(report_spec(report).period, heads, metrics, previous),
+        previous_as_of=previous.as_of if previous else None,
         missing=pages.missing_labels(heads, metrics),
         command=pages.rerun_command(report, as_of, data=str(params["data"]), overrides=overrides),
     )
