@@ -8,6 +8,7 @@ failing run and a rerun on that same book.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -397,3 +398,30 @@ def test_connection_files_of_killed_runs_are_removed(
         f.write_text("{}")
     assert remove_dead_connection_files() == [left]
     assert not left.exists() and live.exists() and other.exists()
+
+
+def test_page_opens_with_this_period_box_rerun_command_and_link(book: SharedBook) -> None:
+    """Right after the title: the headline sentences with their change against the previous
+    run ("first run" on the first), the command that reruns the page, the notebook link."""
+    from quantbook.pages import TOP_CELL_TAG
+    from quantbook.tables import format_value
+
+    key = "index.000300.SH.ret_month"
+    changes = (("2024-01-31", "first run"), ("2024-02-29", r"(up|down) [\d.]+ pp|unchanged"))
+    for day, change in changes:
+        nb = nbformat.read(str(_reports(book) / f"{day}.ipynb"), as_version=4)
+        top = nb.cells[1]
+        assert TOP_CELL_TAG in top.metadata.get("tags", [])
+        assert sum(TOP_CELL_TAG in c.metadata.get("tags", []) for c in nb.cells) == 1
+        text = top.source
+        m = json.loads((_reports(book) / f"{day}.metrics.json").read_text())
+        value = format_value(m[key], m["headline.0.format"])
+        assert m["headline.0.key"] == key
+        assert text.startswith(":::{admonition} This period")
+        assert re.search(
+            rf"The CSI 300 returned {re.escape(value)} this month \(({change})\)\.", text
+        )
+        assert "nan" not in text.lower()
+        assert ("previous run, 2024-01-31." in text) == (day == "2024-02-29")
+        assert f"`quantbook run market_overview --as-of {day} --data tiny`" in text
+        assert f"{{download}}`book/reports/market_overview/{day}.ipynb <{day}.ipynb>`" in text

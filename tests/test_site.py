@@ -6,6 +6,7 @@ Uses the shared tiny book (three monthly runs of the market overview) and builds
 
 from __future__ import annotations
 
+import re
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -230,3 +231,38 @@ def test_every_report_has_a_headline_chart_from_its_metrics_files(tmp_path: Path
         assert "![Headline metrics" in archive, name
         first = next(iter(spec.headline.values()))
         assert first.label.replace("|", "\\|") in archive, name
+
+
+def test_landing_shows_headline_numbers_sparklines_and_store(
+    book: SharedBook, built: BookResult
+) -> None:
+    """Per report: the latest date, its first headline numbers in their formats, a sparkline
+    of each across runs (images that load), and the store the site was built from."""
+    import json
+
+    from quantbook.tables import format_value
+
+    reports = book.root / "book" / "reports"
+    text = (reports / "index.md").read_text()
+    m = json.loads((reports / "market_overview" / "2024-03-29.metrics.json").read_text())
+    for i in range(3):
+        key, label, fmt = (m[f"headline.{i}.{f}"] for f in ("key", "label", "format"))
+        row = f"| {label} | {format_value(m[key], fmt)} | ![{label} across runs]"
+        assert row in text, row
+        assert (reports / "market_overview" / f"sparkline_{i}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Built from store `tiny`: synthetic market" in text
+    assert "simulated, not market data" in text
+    landing = built.html / "book" / "reports" / "index.html"
+    imgs = [src for src in parse(landing).imgs if "sparkline_" in src]
+    assert len(imgs) == 3 and all(resolve(landing, src).is_file() for src in imgs), imgs
+
+
+def test_report_page_has_this_period_box_and_notebook_download(built: BookResult) -> None:
+    page = built.html / "book" / "reports" / "market_overview" / "2024-03-29.html"
+    html = page.read_text()
+    words = " ".join(re.sub(r"<[^>]+>", "", html).split())
+    assert "admonition" in html and "This period" in words
+    assert "Changes are against the previous run, 2024-02-29." in words
+    assert "quantbook run market_overview --as-of 2024-03-29 --data tiny" in words
+    notebooks = [href for href, _t in parse(page).links if href.endswith("2024-03-29.ipynb")]
+    assert notebooks and all(resolve(page, href).is_file() for href in notebooks), notebooks

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -46,7 +47,7 @@ import pandas as pd
 import yaml
 from jupyter_client.manager import AsyncKernelManager
 
-from quantbook import site
+from quantbook import pages, site
 from quantbook.book import (
     REPORT_NAME_RE,
     BookPaths,
@@ -60,6 +61,7 @@ from quantbook.data.atomic import atomic_replace_dir, atomic_write
 from quantbook.data.store import Store, open_store, pid_alive
 from quantbook.errors import QuantbookError
 from quantbook.provenance import stale_reason
+from quantbook.reports import headline_entries
 from quantbook.reports.contract import POLICY_WORDS, AsOfPolicy, policy_date, report_spec
 from quantbook.site import MetricsError, Run
 
@@ -463,6 +465,54 @@ def _finalize(nb: nbformat.NotebookNode, *, report: str, as_of: str, paths: Book
     nb.metadata["quantbook"] = {"report": report, "as_of": as_of}
 
 
+def _previous_run(report: str, as_of: str, paths: BookPaths) -> pages.Previous | None:
+    """The latest run of ``report`` dated before ``as_of``, with its metrics (None: none)."""
+    earlier = [r for r in site.list_runs(report, root=paths.root) if r.as_of < as_of]
+    return pages.Previous(earlier[-1].as_of, earlier[-1].metrics()) if earlier else None
+
+
+def _insert_top_cell(
+    nb: nbformat.NotebookNode,
+    *,
+    report: str,
+    as_of: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    paths: BookPaths,
+) -> None:
+    """Put the page's top cell after its title: this period's box, the rerun command, the link.
+
+    The box's sentences are the spec's (:attr:`ReportSpec.period`) filled from ``metrics`` with
+    the changes against the previous run of the report; the command names the parameters that
+    differ from ``params/REPORT.yml``.
+    """
+    base = resolve_params(report, root=paths.root)
+    overrides = {
+        k: v
+        for k, v in params.items()
+        if k not in ("as_of", "data") and (k not in base or base[k] != v)
+    }
+    heads = headline_entries(metrics)
+    previous = _previous_run(report, as_of, paths)
+    source = pages.top_cell_source(
+        report=report,
+        as_of=as_of,
+        sentences=pages.period_sentences(report_spec(report).period, heads, metrics, previous),
+        previous_as_of=previous.as_of if previous else None,
+        missing=pages.missing_labels(heads, metrics),
+        command=pages.rerun_command(report, as_of, data=str(params["data"]), overrides=overrides),
+    )
+    cells = [c for c in nb.cells if pages.TOP_CELL_TAG not in c.get("metadata", {}).get("tags", [])]
+    title = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"), -1)
+    top = nbformat.v4.new_markdown_cell(source, metadata={"tags": [pages.TOP_CELL_TAG]})
+    if nb.get("nbformat_minor", 0) >= 5:
+        top["id"] = pages.TOP_CELL_TAG  # a fixed id: a rerun gives the same notebook
+    else:
+        top.pop("id", None)
+    cells.insert(title + 1, top)
+    nb.cells = cells
+
+
 _KERNELS: weakref.WeakSet[AsyncKernelManager] = weakref.WeakSet()
 
 
@@ -567,6 +617,21 @@ def _execute(
         _stop_kernels()
         raise
     return nb
+
+
+def _read_metrics(path: Path, *, report: str, as_of: str) -> dict[str, Any]:
+    """The metrics file the notebook wrote (its own ``Metrics.write``: a JSON object)."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ReportFailedError(
+            report,
+            as_of,
+            ename="BadMetrics",
+            evalue=f"{path} holds {type(data).__name__}, not an object of metrics",
+            cell_index=None,
+            cell_source="metrics.write(metrics_path)",
+        )
+    return data
 
 
 def _write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
@@ -679,6 +744,14 @@ def run_report(
                 cell_source="metrics.write(metrics_path)",
             )
         _finalize(nb, report=report, as_of=as_of_s, paths=paths)
+        _insert_top_cell(
+            nb,
+            report=report,
+            as_of=as_of_s,
+            params=params,
+            metrics=_read_metrics(tmp_metrics, report=report, as_of=as_of_s),
+            paths=paths,
+        )
         try:
             atomic_write(paths.output(report, as_of_s), partial(_write_notebook, nb))
             os.replace(tmp_metrics, paths.metrics(report, as_of_s))

@@ -39,6 +39,7 @@ from quantbook.data.atomic import atomic_write
 from quantbook.data.info import describe
 from quantbook.data.store import StoreNotFoundError, open_store
 from quantbook.errors import QuantbookError
+from quantbook.pages import headline_number, sparkline_png, store_line
 from quantbook.provenance import stale_reason
 from quantbook.reports import headline_entries
 from quantbook.tables import Headline, format_value
@@ -212,16 +213,70 @@ def _synthetic_note(runs: Sequence[Run]) -> str:
     )
 
 
-def _landing(paths: BookPaths, latest: Mapping[str, Run | None]) -> str:
-    lines = []
+#: How many headline metrics of each report the landing page shows.
+LANDING_HEADLINES = 3
+
+
+def _sparkline_name(i: int) -> str:
+    return f"sparkline_{i}.png"
+
+
+def _sparklines(runs: Sequence[Run]) -> dict[str, bytes]:
+    """``{file name: PNG}`` of the first headline metrics across runs (those with a value)."""
+    out: dict[str, bytes] = {}
+    for i, key in enumerate(list(_headline(runs))[:LANDING_HEADLINES]):
+        values = [headline_number(r.metrics(), key) for r in runs]
+        if any(v is not None for v in values):
+            out[_sparkline_name(i)] = sparkline_png(values)
+    return out
+
+
+def _store_lines(runs: Sequence[Run]) -> str:
+    """Which stores the latest runs were made from, one line (from their provenance)."""
+    lines: list[str] = []
+    for r in runs:
+        line = store_line(r.metrics())
+        if line not in lines:
+            lines.append(line)
+    if not lines:
+        return ""
+    return f"Built from {'; '.join(lines)}.\n\n"
+
+
+def _landing_report(paths: BookPaths, name: str, runs: Sequence[Run]) -> str:
+    """A report's section of the landing page: latest date, headline numbers, sparklines."""
+    title = report_title(name, root=paths.root)
+    lines = [f"### {title}\n\n"]
+    if not runs:
+        lines.append(f"No run yet. [archive]({name}/index.md)\n\n")
+        return "".join(lines)
+    latest = runs[-1]
+    n = len(runs)
+    lines.append(
+        f"Latest run [{latest.as_of}]({name}/{latest.as_of}.ipynb), {n} run{'s' if n != 1 else ''}"
+        f" in the [archive]({name}/index.md).\n\n"
+    )
+    heads = list(_headline(runs).items())[:LANDING_HEADLINES]
+    if not heads:
+        return "".join(lines)
+    sparks = _sparklines(runs)
+    metrics = latest.metrics()
+    lines.append(f"| Headline | {latest.as_of} | Across runs |\n|---|---:|---|\n")
+    for i, (key, head) in enumerate(heads):
+        value = format_value(headline_number(metrics, key), head.fmt)
+        spark = _sparkline_name(i)
+        chart = f"![{_cell(head.label)} across runs]({name}/{spark})" if spark in sparks else "–"
+        lines.append(f"| {_cell(head.label)} | {value} | {chart} |\n")
+    lines.append("\n")
+    return "".join(lines)
+
+
+def _landing(
+    paths: BookPaths, latest: Mapping[str, Run | None], runs_by_report: Mapping[str, Sequence[Run]]
+) -> str:
     runs = [r for r in latest.values() if r is not None]
-    lines.append(_synthetic_note(runs))
-    lines.append("| Report | Latest run | Runs | Archive |\n|---|---|---|---|\n")
-    for name, run in latest.items():
-        title = _cell(report_title(name, root=paths.root))
-        n = len(list_runs(name, root=paths.root))
-        latest_link = f"[{run.as_of}]({name}/{run.as_of}.ipynb)" if run else "no run yet"
-        lines.append(f"| {title} | {latest_link} | {n} | [archive]({name}/index.md) |\n")
+    lines = [_synthetic_note(runs), _store_lines(runs)]
+    lines += [_landing_report(paths, name, runs_by_report.get(name, ())) for name in latest]
     template = paths.book / "intro.md"
     text = template.read_text() if template.is_file() else "# quantbook\n\n{{ latest_reports }}\n"
     return text.replace("{{ latest_reports }}", "".join(lines).rstrip() + "\n")
@@ -423,12 +478,17 @@ def generate_site(
             each.metrics()
     pages = [paths.reports / "index.md", paths.reports / "data.md"]
     charts: dict[Path, bytes | None] = {}  # written first: the largest files, the likeliest to fail
-    texts: dict[Path, str] = {pages[0]: _landing(paths, latest)}
+    texts: dict[Path, str] = {pages[0]: _landing(paths, latest, runs_by_report)}
     for name, runs in runs_by_report.items():
         text, chart = _archive(paths, name, runs)
         page = paths.reports / name / "index.md"
         texts[page] = text
         charts[paths.reports / name / "headline_metrics.png"] = chart
+        sparks = _sparklines(runs)
+        folder = paths.reports / name
+        old = folder.glob("sparkline_*.png") if folder.is_dir() else []
+        charts.update({p: None for p in old if p.name not in sparks})
+        charts.update({folder / f: png for f, png in sparks.items()})
         pages.append(page)
     stores: list[str] = []
     for run in latest.values():

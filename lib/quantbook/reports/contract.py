@@ -88,12 +88,18 @@ class ReportSpec:
     headline
         ``{metric key: Headline}`` of the metrics shown at the top of a run and charted across
         dates on the archive page.
+    period
+        The sentences of the page's "this period" box, in order. ``{key}`` is the headline
+        metric ``key`` formatted with its :class:`Headline` format, ``{key:change}`` its change
+        against the previous run ("up 0.40 pp from 2026-09-30", "first run"); a sentence that
+        names a metric the run did not record is left out (``quantbook.pages``).
     """
 
     name: str
     as_of_policy: AsOfPolicy
     parameters: tuple[str, ...] = ()
     headline: Mapping[str, Headline] = field(default_factory=dict)
+    period: tuple[str, ...] = ()
 
     @property
     def notebook_parameters(self) -> tuple[str, ...]:
@@ -117,6 +123,23 @@ def _strategy_headline() -> dict[str, Headline]:
     }
 
 
+def _strategy_period() -> tuple[str, ...]:
+    """One sentence per ETF strategy: its excess return since the start date and its change."""
+    names = {
+        "rotation": "the large-small cap rotation",
+        "smartbeta": "the SmartBeta enhanced strategy",
+        "industry": "the industry rotation",
+        "balance": "the balance strategy",
+        "hotspot": "the hot-spot tracker",
+        "bond": "the bond ETF duration strategy",
+    }
+    return tuple(
+        f"Since the start date {t} has returned {{strategy.{k}.excess_since_start}} over its "
+        f"benchmark ({{strategy.{k}.excess_since_start:change}})."
+        for k, t in names.items()
+    )
+
+
 #: Every report's contract, by name.
 SPECS: dict[str, ReportSpec] = {
     spec.name: spec
@@ -133,6 +156,15 @@ SPECS: dict[str, ReportSpec] = {
                     "Composite win rate, last 12 months", ".0%"
                 ),
             },
+            period=(
+                "The composite's long-short return this month was "
+                "{factor.composite.month_ls} ({factor.composite.month_ls:change}).",
+                "Its 12-month win rate is {factor.composite.win_rate_12m} "
+                "({factor.composite.win_rate_12m:change}).",
+                "Over its history the composite's rank IC averages "
+                "{factor.composite.rank_ic_mean} and its long-short IR is "
+                "{factor.composite.ls_ir}.",
+            ),
         ),
         ReportSpec(
             name="etf_weekly",
@@ -147,6 +179,7 @@ SPECS: dict[str, ReportSpec] = {
                 "retrain_every",
             ),
             headline=_strategy_headline(),
+            period=_strategy_period(),
         ),
         ReportSpec(
             name="gan_gru_monthly",
@@ -158,6 +191,13 @@ SPECS: dict[str, ReportSpec] = {
                 "gan_gru.ic_1y": Headline("GAN_GRU IC, 1-year mean", ".4f"),
                 "gru.ic_mean": Headline("Plain GRU IC mean (history)", ".4f"),
             },
+            period=(
+                "The GAN_GRU factor's IC this month was {gan_gru.ic_latest} "
+                "({gan_gru.ic_latest:change}).",
+                "Over the last year its IC averages {gan_gru.ic_1y} ({gan_gru.ic_1y:change}).",
+                "Over its history it averages {gan_gru.ic_mean}, against {gru.ic_mean} for the "
+                "plain GRU.",
+            ),
         ),
         ReportSpec(
             name="market_overview",
@@ -169,6 +209,14 @@ SPECS: dict[str, ReportSpec] = {
                 "turnover.market_mean": Headline("Mean daily turnover", ".3%"),
                 "limits.up.stock_days": Headline("Limit-up closes (stock-days)", ",d"),
             },
+            period=(
+                "The CSI 300 returned {index.000300.SH.ret_month} this month "
+                "({index.000300.SH.ret_month:change}).",
+                "{breadth.share_up} of stocks rose ({breadth.share_up:change}).",
+                "Mean daily turnover was {turnover.market_mean} ({turnover.market_mean:change}).",
+                "Stocks closed limit-up on {limits.up.stock_days} stock-days "
+                "({limits.up.stock_days:change}).",
+            ),
         ),
         ReportSpec(
             name="mhc_vs_mlp",
@@ -194,6 +242,14 @@ SPECS: dict[str, ReportSpec] = {
                     "MLP cumulative pure return (equal weights)", PCT
                 ),
             },
+            period=(
+                "With equal weights the mHC-MLP's rank IC averages "
+                "{comparison.mhc.equal.rank_ic_mean} ({comparison.mhc.equal.rank_ic_mean:change}), "
+                "against {comparison.mlp.equal.rank_ic_mean} for the MLP "
+                "({comparison.mlp.equal.rank_ic_mean:change}).",
+                "Their cumulative pure returns are {comparison.mhc.equal.pure_cum_return} and "
+                "{comparison.mlp.equal.pure_cum_return}.",
+            ),
         ),
         ReportSpec(
             name="risk_model",
@@ -206,6 +262,15 @@ SPECS: dict[str, ReportSpec] = {
                 "factor_return.book_to_price": Headline("Book-to-price factor return, month", PCT),
                 "factor_return.momentum": Headline("Momentum factor return, month", PCT),
             },
+            period=(
+                "The risk model explained {fit.r2_month} of the month's cross-section of returns "
+                "({fit.r2_month:change}).",
+                "The country factor returned {factor_return.country} "
+                "({factor_return.country:change}).",
+                "Size returned {factor_return.size} ({factor_return.size:change}), "
+                "book-to-price {factor_return.book_to_price} and momentum "
+                "{factor_return.momentum}.",
+            ),
         ),
     )
 }
