@@ -196,7 +196,9 @@ def test_report_prepares_for_a_2022_month_end(
     assert composite.long_short.index[-1] == pd.Timestamp("2021-11-30")
 
     narrative = bm.narrative(report).markdown
-    definition = bm.show_definition(report, bm.COMPOSITE).markdown
+    shown = bm.show_definition(report, bm.COMPOSITE)
+    assert shown is not None
+    definition = shown.markdown
     print(f"\n[behaviour/real] narrative for {AS_OF:%Y-%m-%d}:\n  {narrative}")
     print(f"[behaviour/real] composite definition:\n  {definition}")
     assert "no long-short return for January 2022" in narrative
@@ -207,9 +209,13 @@ def test_report_prepares_for_a_2022_month_end(
         label = behavior.FACTOR_INFO[name].label
         reason = report.history.status[name].reason
         assert f"{label} ({reason})" in definition and needs in reason
-        text = bm.show_factor_table(report, name)
-        assert isinstance(text, bm.Text) and reason in text.markdown
-        assert reason in bm.show_definition(report, name).markdown
+        assert bm.show_factor_table(report, name) is None
+        assert bm.show_definition(report, name) is None
+    box = bm.show_unavailable(report)
+    assert box is not None
+    for name in UNAVAILABLE:
+        label = behavior.FACTOR_INFO[name].label
+        assert box.markdown.count(f"{label} (") == 1, label
     avail = bm.show_availability(report)
     assert avail is not None
     summary = bm.summary_table(report)

@@ -104,27 +104,86 @@ def test_report_uses_no_data_after_as_of(smoke_store: Store, tmp_path: Path) -> 
     assert a.composite.values.loc[as_of].notna().sum() > 100
 
 
-def test_store_without_inputs(tmp_path: Path) -> None:
+def _bare_store(root: Path, *, industry: bool = True) -> Store:
+    """The tiny store without num_trades, the 11:30 price and minute bars (and industry)."""
     tables = small_tables()
     tables["daily_bars"] = tables["daily_bars"].drop(columns=["num_trades", "price_1130"])
-    with StoreWriter("bare", source="files", params={}, root=tmp_path) as w:
+    if not industry:
+        del tables["industry"]
+    with StoreWriter("bare", source="files", params={}, root=root) as w:
         for t, df in tables.items():
             w.write(t, df)
         w.mark_unavailable("minute_bars", "the export has no minute bars")
-        store = w.commit()
-    rep = bm.prepare(store, as_of="2024-03-29")
+        if not industry:
+            w.mark_unavailable("industry", "the export has no industries")
+        return w.commit()
+
+
+def test_store_without_inputs(tmp_path: Path) -> None:
+    rep = bm.prepare(_bare_store(tmp_path), as_of="2024-03-29")
     m = Metrics()
     t = bm.summary_table(rep, metrics=m)
     assert m["factor.smart_money.available"] is False and m["factor.ideal_amplitude.available"]
     assert t.loc["APM"].drop("ls_n_periods").isna().all()
-    out = bm.show_factor_table(rep, "ideal_reversal")
-    assert isinstance(out, bm.Text) and "num_trades" in out.markdown
-    comp = bm.show_definition(rep, "composite").markdown
-    assert "Ideal amplitude" in comp and "Left out (unavailable)" in comp
+    # one box names each missing factor once, with its reason
+    box = bm.show_unavailable(rep)
+    assert box is not None and "Not in this store" in box.markdown
+    for label in ("Ideal reversal", "Smart money", "APM"):
+        assert box.markdown.count(label) == 1, label
+    assert "num_trades" in box.markdown and "Ideal amplitude" not in box.markdown
+    # the unavailable factors' sections render nothing
+    for name in ("ideal_reversal", "smart_money", "apm"):
+        for show in (
+            bm.show_definition,
+            bm.show_factor_table,
+            bm.plot_long_short,
+            bm.show_quintiles,
+            bm.plot_quintiles,
+        ):
+            assert show(rep, name) is None, (show.__name__, name)
+    assert isinstance(bm.show_factor_table(rep, "ideal_amplitude"), Table)
+    comp = bm.show_definition(rep, "composite")
+    assert comp is not None and "Left out (unavailable)" in comp.markdown
     text = bm.narrative(rep).markdown
     assert "Not available in this store: Ideal reversal, Smart money, APM" in text
-    assert "12 months" in text  # too short a history for the composite's weights
-    assert isinstance(bm.plot_long_short(rep, "smart_money"), bm.Text)
+    # too short a history for the composite's weights, said with the months there are
+    n = int(rep.evaluations["ideal_amplitude"].rank_ic.notna().sum())
+    assert n < rep.icir_window and f"need {rep.icir_window} months" in text
+    assert f"({n} so far)" in text
+
+
+def test_store_without_industry_has_no_composite_and_says_why(tmp_path: Path) -> None:
+    """Daily bars only: the composite is standardized within industries, so it is left out
+    with that reason (not "needs 12 months of rank ICs")."""
+    store = _bare_store(tmp_path, industry=False)
+    rep = bm.prepare(store, as_of="2024-03-29")
+    assert rep.evaluations["ideal_amplitude"] is not None
+    assert rep.composite is None and rep.evaluations["composite"] is None
+    box = bm.show_unavailable(rep)
+    assert box is not None and "Composite (no SW industry assignments" in box.markdown
+    assert "the export has no industries" in box.markdown
+    text = bm.narrative(rep).markdown
+    assert "rank ICs" not in text and "no SW industry assignments" in text
+    for show in (bm.show_definition, bm.show_factor_table, bm.plot_long_short):
+        assert show(rep, "composite") is None
+    assert bm.show_weights(rep) is None
+    assert bm.show_pool_composite(bm.pool_table(rep), rep) is None
+
+
+def test_store_with_every_input_has_no_unavailable_box(report: bm.BehaviorMonthlyReport) -> None:
+    assert bm.show_unavailable(report) is None
+    assert isinstance(bm.show_definition(report, "apm"), bm.Text)
+
+
+def test_blank_style_months_carry_their_reason() -> None:
+    months = pd.DatetimeIndex(["2021-11-30", "2021-12-31", "2022-01-28", "2022-02-28"])
+    frame = pd.DataFrame({"Size": [0.01, np.nan, np.nan, np.nan], "Value": 0.0}, index=months)
+    note = bm.blank_reasons(frame, pd.Timestamp("2022-01-14"))
+    assert note == (
+        "– Size 2022-01 to 2022-02: no daily bars after 2022-01-14 in this store; "
+        "Size 2021-12: no stock with both the style and the month's return."
+    )
+    assert bm.blank_reasons(frame.fillna(0.0), pd.Timestamp("2022-01-14")) == ""
 
 
 def test_style_section_says_when_the_risk_model_is_missing(

@@ -76,6 +76,9 @@ __all__ = [
     "show_quintiles",
     "show_style_returns",
     "show_summary",
+    "show_unavailable",
+    "unavailable_inputs",
+    "blank_reasons",
     "show_weights",
     "style_factor_returns",
     "summary_table",
@@ -158,6 +161,8 @@ class BehaviorMonthlyReport:
         (:meth:`unavailable_reason` says why).
     n_groups, icir_window
         Settings.
+    composite_missing
+        Why the composite cannot be formed although factors are available ("" when it can).
     """
 
     store: Store
@@ -170,6 +175,7 @@ class BehaviorMonthlyReport:
     evaluations: dict[str, FactorEvaluation | None]
     n_groups: int
     icir_window: int
+    composite_missing: str = ""
 
     @property
     def names(self) -> list[str]:
@@ -197,7 +203,7 @@ class BehaviorMonthlyReport:
         if self.evaluations.get(name) is not None:
             return ""
         if name == COMPOSITE:
-            return "no behaviour factor is available in this store"
+            return self.composite_missing or "no behaviour factor is available in this store"
         return self.history.status[name].reason
 
     def sample_span(self, name: str) -> str:
@@ -226,6 +232,40 @@ class BehaviorMonthlyReport:
             if self.evaluations[n] is not None
         )
         return f"Samples (formation month-ends, returns to {self.as_of:%Y-%m-%d}): {spans}."
+
+
+def _last_bar_date(store: Store) -> pd.Timestamp | None:
+    """The last day with daily bars (None without any)."""
+    panel = load_daily_panel(store, fields=["close"])
+    rows = np.flatnonzero(panel.present.any(axis=1))
+    return None if not len(rows) else pd.Timestamp(panel.dates[rows[-1]])
+
+
+def blank_reasons(frame: pd.DataFrame, last_bar: pd.Timestamp | None) -> str:
+    """A footnote giving the reason of every blank (NaN) cell of a ``month x column`` frame.
+
+    A month after the store's last daily bar has no return to estimate; any other blank
+    month had no cross-section the estimate could use. "" when nothing is blank.
+    """
+    parts = []
+    for col in frame.columns:
+        blank = frame.index[frame[col].isna().to_numpy()]
+        if not len(blank):
+            continue
+        after = [d for d in blank if last_bar is not None and d > last_bar]
+        other = [d for d in blank if d not in after]
+        if after:
+            parts.append(
+                f"{col} {after[0]:%Y-%m}"
+                + (f" to {after[-1]:%Y-%m}" if len(after) > 1 else "")
+                + f": no daily bars after {last_bar:%Y-%m-%d} in this store"
+            )
+        if other:
+            parts.append(
+                f"{col} {', '.join(f'{d:%Y-%m}' for d in other)}: no stock with both the "
+                "style and the month's return"
+            )
+    return f"– {'; '.join(parts)}." if parts else ""
 
 
 def _first_bar_date(store: Store) -> pd.Timestamp:
@@ -299,7 +339,8 @@ def prepare(
             n_groups=n_groups,
         )
     comp: CompositeResult | None = None
-    if hist.available:
+    composite_missing = _composite_missing(store, mp)
+    if hist.available and not composite_missing:
         comp = composite_factor(
             {n: hist.values[n] for n in hist.available},
             forward_returns=mp.forward,
@@ -325,6 +366,27 @@ def prepare(
         evaluations=evaluations,
         n_groups=n_groups,
         icir_window=icir_window,
+        composite_missing=composite_missing,
+    )
+
+
+def _composite_missing(store: Store, mp: MonthlyPanel) -> str:
+    """Why the composite cannot be formed from ``mp`` ("" when it can).
+
+    The composite standardizes each factor within SW level-1 industries and neutralizes
+    against industry dummies, so it needs an industry for at least some stocks.
+    """
+    if mp.industry.notna().to_numpy().any():
+        return ""
+    if not store.has("industry"):
+        why = store.unavailable().get("industry", "the store has no industry table")
+        return (
+            f"no SW industry assignments in this store ({why}); the composite is standardized "
+            "within industries"
+        )
+    return (
+        "no stock has an SW industry assignment at any month-end; the composite is "
+        "standardized within industries"
     )
 
 
@@ -546,6 +608,14 @@ def style_factor_returns(
         )
     ends = store.calendar().month_ends(end=day)
     start = ends[-(months + 1)] if len(ends) > months else store.start
+    last_bar = _last_bar_date(store)
+    if last_bar is None or last_bar < start:
+        return StyleReturns(
+            False,
+            f"No daily bars in store {store.name!r} from {start:%Y-%m-%d} to {day:%Y-%m-%d}"
+            + (f" (its bars end on {last_bar:%Y-%m-%d})" if last_bar is not None else "")
+            + ", so the risk model has no month to estimate.",
+        )
     try:
         res = risk.fit_cached(
             store, end=day, config=risk.RiskFitConfig(freq="M", start=start), progress=False
@@ -574,6 +644,9 @@ def style_factor_returns(
     # end before as_of)
     if not len(hist) or hist.index[-1] != day or not hist.iloc[-1].notna().any():
         note += f" No factor return for the month ending {day:%Y-%m-%d}."
+    blanks = blank_reasons(hist, last_bar)
+    if blanks:
+        note += f" {blanks}"
     if metrics is not None and len(hist):
         last = hist.iloc[-1]
         for s in present:
@@ -622,8 +695,9 @@ def narrative(rep: BehaviorMonthlyReport) -> Text:
         )
     elif comp is not None:
         parts.append(
-            f"The composite needs {rep.icir_window} months of rank ICs for its weights; it has no "
-            f"long-short return yet at {rep.as_of:%Y-%m-%d}."
+            f"The composite has no long-short return yet at {rep.as_of:%Y-%m-%d}: its weights "
+            f"need {rep.icir_window} months of rank ICs of a factor "
+            f"({_ic_months(rep)} so far)."
         )
     else:
         parts.append(f"No composite this month: {rep.unavailable_reason(COMPOSITE)}.")
@@ -644,14 +718,45 @@ def narrative(rep: BehaviorMonthlyReport) -> Text:
             + (f" and {worst} worst ({_pct(month_ls[worst])})." if worst != best else ".")
         )
     missing = [rep.label(n) for n in FACTORS if rep.evaluations[n] is None]
-    if missing:
+    if missing and comp is not None:
         parts.append(
             f"Not available in this store: {', '.join(missing)}; the composite combines the rest."
         )
     return Text(" ".join(parts))
 
 
+def _ic_months(rep: BehaviorMonthlyReport) -> int:
+    """The most months of rank IC any available factor has (what the composite's weights use)."""
+    counts = [
+        int(ev.rank_ic.notna().sum()) for n in FACTORS if (ev := rep.evaluations[n]) is not None
+    ]
+    return max(counts, default=0)
+
+
+def unavailable_inputs(rep: BehaviorMonthlyReport) -> dict[str, str]:
+    """``{section label: reason}`` of every factor (and the composite) this store cannot feed."""
+    out = {rep.label(n): rep.unavailable_reason(n) for n in FACTORS if rep.evaluations[n] is None}
+    if rep.evaluations[COMPOSITE] is None and rep.history.available:
+        out[rep.label(COMPOSITE)] = rep.unavailable_reason(COMPOSITE)
+    return out
+
+
 # -- presentation ----------------------------------------------------------------------------------
+def show_unavailable(rep: BehaviorMonthlyReport) -> Text | None:
+    """One box naming each factor this store cannot feed and why (None when all are fed).
+
+    The sections of those factors are left out of the page (their ``show_*`` and ``plot_*``
+    return None).
+    """
+    missing = unavailable_inputs(rep)
+    if not missing:
+        return None
+    items = "; ".join(f"{label} ({why})" for label, why in missing.items())
+    return Text(
+        f"**Not in this store (`{rep.store.name}`):** {items}. Their sections are left out."
+    )
+
+
 def show_summary(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table:
     """The history-wide table of all factors and the composite."""
     return table(
@@ -670,14 +775,11 @@ def show_summary(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table:
     )
 
 
-def show_factor_table(rep: BehaviorMonthlyReport, name: str) -> Table | Text:
-    """One factor's statistics, or why it is unavailable."""
+def show_factor_table(rep: BehaviorMonthlyReport, name: str) -> Table | None:
+    """One factor's statistics (None when unavailable: :func:`show_unavailable` says why)."""
     label = rep.label(name)
     if rep.evaluations[name] is None:
-        return Text(
-            f"**{label} is unavailable in store `{rep.store.name}`:** "
-            f"{rep.unavailable_reason(name)}."
-        )
+        return None
     return table(
         factor_table(rep, name),
         title=f"{label}: history-wide statistics and {rep.as_of:%Y-%m}",
@@ -687,8 +789,10 @@ def show_factor_table(rep: BehaviorMonthlyReport, name: str) -> Table | Text:
     )
 
 
-def show_definition(rep: BehaviorMonthlyReport, name: str) -> Text:
-    """The factor's definition and rules (and its availability in this store)."""
+def show_definition(rep: BehaviorMonthlyReport, name: str) -> Text | None:
+    """The factor's definition and rules, led by its name (None when unavailable)."""
+    if rep.evaluations[name] is None:
+        return None
     if name == COMPOSITE:
         used = rep.history.available
         missing = rep.history.unavailable
@@ -704,14 +808,11 @@ def show_definition(rep: BehaviorMonthlyReport, name: str) -> Text:
             )
         return Text(text)
     info = FACTOR_INFO[name]
-    text = f"**Definition.** {info.definition}\n\n**Rules.** {info.rules}"
+    text = f"**{info.label}. Definition.** {info.definition}\n\n**Rules.** {info.rules}"
     if name == "apm":
         text += f" Index: `{rep.params.apm_index}`; its 11:30 level is the float-cap-weighted member aggregate of the 11:30 prices relative to the previous close."
     side = "low" if info.direction < 0 else "high"
     text += f" The long-short portfolio is long the {side}-value quintile."
-    st = rep.history.status[name]
-    if not st.available:
-        text += f"\n\n**Unavailable in store `{rep.store.name}`:** {st.reason}."
     return Text(text)
 
 
@@ -734,10 +835,11 @@ def show_availability(rep: BehaviorMonthlyReport) -> Table:
     )
 
 
-def show_quintiles(rep: BehaviorMonthlyReport, name: str) -> Table | Text:
+def show_quintiles(rep: BehaviorMonthlyReport, name: str) -> Table | None:
+    """The quintile table (None when unavailable)."""
     label = rep.label(name)
     if rep.evaluations[name] is None:
-        return Text(f"{label}: unavailable.")
+        return None
     return table(
         quintile_table(rep, name),
         title=f"{label}: quintile returns (Q1 = lowest values)",
@@ -747,9 +849,10 @@ def show_quintiles(rep: BehaviorMonthlyReport, name: str) -> Table | Text:
     )
 
 
-def show_pool_composite(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table | Text:
+def show_pool_composite(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Table | None:
+    """The composite by stock pool (None without a composite)."""
     if rep.composite is None:
-        return Text("No composite: no behaviour factor is available in this store.")
+        return None
     src = "; ".join(f"{k}: {v}" for k, v in rep.panel.pool_source.items())
     return table(
         frame,
@@ -764,10 +867,16 @@ def show_pool_composite(frame: pd.DataFrame, rep: BehaviorMonthlyReport) -> Tabl
     )
 
 
-def show_weights(rep: BehaviorMonthlyReport, *, months: int = 12) -> Table | Text:
+def show_weights(rep: BehaviorMonthlyReport, *, months: int = 12) -> Table | Text | None:
+    """The composite's weights (None without a composite)."""
+    if rep.composite is None:
+        return None
     w = composite_weights(rep, months=months)
     if w.empty:
-        return Text("The composite has no weights yet (fewer than 12 months of rank ICs).")
+        return Text(
+            f"The composite has no weights yet: they need {rep.icir_window} months of rank ICs "
+            f"of a factor ({_ic_months(rep)} so far)."
+        )
     return table(
         w,
         title="Composite weights: signed ICIR of the trailing 12 months' rank IC",
@@ -784,9 +893,11 @@ def show_style_returns(sr: StyleReturns) -> Table | Text:
     )
 
 
-def plot_long_short(rep: BehaviorMonthlyReport, name: str) -> Figure | Text:
-    """Monthly long-short returns (bars) and the cumulative long-short net value (line)."""
+def plot_long_short(rep: BehaviorMonthlyReport, name: str) -> Figure | Text | None:
+    """Monthly long-short returns (bars) and the cumulative net value (None when unavailable)."""
     label = rep.label(name)
+    if rep.evaluations[name] is None:
+        return None
     frame = long_short_frame(rep, name)
     if frame.empty:
         return Text(f"{label}: no long-short returns to chart.")
@@ -810,9 +921,11 @@ def plot_long_short(rep: BehaviorMonthlyReport, name: str) -> Figure | Text:
     return fig
 
 
-def plot_quintiles(rep: BehaviorMonthlyReport, name: str) -> Figure | Text:
-    """Annualized return of each quintile group."""
+def plot_quintiles(rep: BehaviorMonthlyReport, name: str) -> Figure | Text | None:
+    """Annualized return of each quintile group (None when unavailable)."""
     label = rep.label(name)
+    if rep.evaluations[name] is None:
+        return None
     q = quintile_table(rep, name)
     if q.empty:
         return Text(f"{label}: no quintile returns to chart.")
