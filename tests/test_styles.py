@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_small import perturb_after
-from quantbook.data import Store, open_store
+from fixtures_small import perturb_after, small_tables
+from quantbook.data import Store, StoreWriter, open_store
 from quantbook.data.sources.synthetic.market import STYLES as SIM_STYLES
+from quantbook.data.store import DataUnavailableError
 from quantbook.risk import STYLE_NAMES, StyleExposures, compute_styles, fit
 from quantbook.risk.styles import (
     FUNDAMENTAL_STYLES,
@@ -294,3 +295,17 @@ def test_price_styles_are_the_issue_list() -> None:
     spec = "size midcap beta momentum residual_volatility liquidity short_term_reversal"
     assert set(PRICE_STYLES) == set(spec.split())
     assert set(PRICE_STYLES) | set(FUNDAMENTAL_STYLES) == set(STYLE_NAMES)
+
+
+def test_dates_without_daily_bars_say_so(tmp_path: Path) -> None:
+    """A store whose daily bars start after the requested date: one line naming store and date."""
+    tables = small_tables()
+    bars = tables["daily_bars"]
+    tables["daily_bars"] = bars[bars["date"] >= pd.Timestamp("2024-02-01")]
+    with StoreWriter("late", source="files", params={}, root=tmp_path) as w:
+        for name, df in tables.items():
+            w.write(name, df)
+        store = w.commit()
+    with pytest.raises(DataUnavailableError, match=r"store 'late' .* on 2023-12-29: no style"):
+        compute_styles(store, ["2023-12-29"], progress=False)
+    assert compute_styles(store, ["2024-03-29"], progress=False).styles

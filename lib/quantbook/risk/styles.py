@@ -723,7 +723,8 @@ def compute_styles(
     Raises
     ------
     DataUnavailableError
-        The store has neither ``float_shares`` nor ``total_shares`` (no market cap).
+        The store has neither ``float_shares`` nor ``total_shares`` (no market cap), or no
+        listed stock has a daily bar and a market cap on any of ``dates``.
 
     Notes
     -----
@@ -881,6 +882,12 @@ def _context(store: Store, dates: Iterable[DateLike], cfg: StyleConfig) -> _Cont
     fcap = bars.float_cap[rows]
     tcap = close * tshares[rows]
     universe = listed & np.isfinite(close) & (fcap > 0) & (tcap > 0) & (listed_all[rows] >= 1)
+    if not universe.any():
+        span = f"{d_idx[0]:%Y-%m-%d}" + (f" to {d_idx[-1]:%Y-%m-%d}" if len(d_idx) > 1 else "")
+        raise DataUnavailableError(
+            f"store {store.name!r} has no listed stock with a daily bar and a market cap on "
+            f"{span}: no style can be computed"
+        )
     grid = bars.spell("industry", rows)
     ind_codes = np.where(universe, grid.index, -1).astype(np.int64)
     lookup = np.array([*grid.values, None], dtype=object)
