@@ -31,12 +31,14 @@ __all__ = [
     "Headline",
     "Table",
     "Text",
+    "blank_footnote",
     "cell_class",
     "format_frame",
     "format_value",
     "show_headline",
     "statistics_table",
     "table",
+    "unavailable_box",
 ]
 
 #: How missing values are shown.
@@ -158,6 +160,30 @@ class Text:
 
     def _repr_markdown_(self) -> str:
         return self.markdown
+
+
+def unavailable_box(store_name: str, missing: Mapping[str, str], *, left_out: str) -> Text | None:
+    """One box naming each input a store cannot feed, with its reason (None when none).
+
+    Parameters
+    ----------
+    store_name
+        The store's name.
+    missing
+        ``{label: reason}``.
+    left_out
+        What the page leaves out for them (a sentence).
+    """
+    if not missing:
+        return None
+    items = "; ".join(f"{label} ({why})" for label, why in missing.items())
+    return Text(f"**Not in this store (`{store_name}`):** {items}. {left_out}")
+
+
+def blank_footnote(reasons: Mapping[str, str]) -> str:
+    """The footnote of a table's blank cells: ``{cells: reason}`` as one "– ..." line ("" if none)."""
+    parts = [f"{cells}: {why}" for cells, why in reasons.items()]
+    return f"– {'; '.join(parts)}." if parts else ""
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ from quantbook.preprocess import (
 )
 from quantbook.reports import Metrics
 from quantbook.reports.contract import check_as_of
-from quantbook.tables import Table, Text, table
+from quantbook.tables import Table, Text, table, unavailable_box
 
 __all__ = [
     "COMPOSITE",
@@ -748,12 +748,8 @@ def show_unavailable(rep: BehaviorMonthlyReport) -> Text | None:
     The sections of those factors are left out of the page (their ``show_*`` and ``plot_*``
     return None).
     """
-    missing = unavailable_inputs(rep)
-    if not missing:
-        return None
-    items = "; ".join(f"{label} ({why})" for label, why in missing.items())
-    return Text(
-        f"**Not in this store (`{rep.store.name}`):** {items}. Their sections are left out."
+    return unavailable_box(
+        rep.store.name, unavailable_inputs(rep), left_out="Their sections are left out."
     )
 
 
