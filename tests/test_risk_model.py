@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -297,4 +299,52 @@ def test_report_no_lookahead(smoke_store: Store, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(a.result.residuals, b.result.residuals, check_exact=True)
     pd.testing.assert_frame_equal(
         rm.exposure_distribution(a), rm.exposure_distribution(b), check_exact=True
+    )
+
+
+def _store_without_fundamentals(smoke_store: Store, root: Path) -> Store:
+    """A copy of the smoke store with its fundamentals table dropped (marked unavailable)."""
+    target = root / "nofund"
+    shutil.copytree(smoke_store.path, target, ignore=shutil.ignore_patterns("cache"))
+    (target / "fundamentals.parquet").unlink()
+    meta = json.loads((target / "store.json").read_text())
+    meta["name"] = "nofund"
+    del meta["tables"]["fundamentals"]
+    meta["unavailable"]["fundamentals"] = "the export has no statements"
+    (target / "store.json").write_text(json.dumps(meta, indent=2))
+    return open_store("nofund", root=root)
+
+
+def test_store_without_fundamentals_says_so_once(smoke_store: Store, tmp_path: Path) -> None:
+    store = _store_without_fundamentals(smoke_store, tmp_path)
+    rep = rm.prepare(store, as_of="2026-10-30", start="2026-04-30")
+    box = rm.show_unavailable(rep)
+    assert box is not None and box.markdown.startswith("**Not in this store (`nofund`):**")
+    for style in ("Book-to-price", "Earnings yield", "Growth", "Leverage"):
+        assert box.markdown.count(style) == 1, style
+    assert "Momentum" not in box.markdown
+    # the missing styles are left out of the tables, not shown as rows of dashes
+    month = rm.month_factor_returns(rep)
+    assert "book_to_price" not in month.index and "momentum" in month.index
+    assert "book_to_price" not in rm.exposure_distribution(rep).index
+    # 6 months of returns: every 36-month volatility is blank, and the footnote says why
+    vol = rm.factor_volatility(rep)
+    assert vol["vol_36m"].isna().all() and vol["vol_12m"].notna().all()
+    note = rm.show_volatility(vol, rep).note
+    assert note.endswith(
+        "– Last 36 months of Country, Size, MidCap, Beta, Residual volatility, Momentum, "
+        "Short-term reversal, Liquidity: 7 monthly returns, 18 needed."
+    )
+    assert "Last 12 months" not in note
+    assert rm.show_unavailable(rm.prepare(smoke_store, as_of="2026-10-30")) is None
+
+
+def test_blank_month_returns_carry_their_reason(smoke_store: Store) -> None:
+    rep = rm.prepare(smoke_store, as_of="2026-10-30")
+    month = rm.month_factor_returns(rep)
+    assert "–" not in rm.show_month_returns(month, rep, group="style").note
+    month.loc["beta", "f"] = np.nan
+    note = rm.show_month_returns(month, rep, group="style").note
+    assert note.endswith(
+        "– Beta: no stock with the exposure (too little history for its descriptors)."
     )

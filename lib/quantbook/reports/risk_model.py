@@ -41,7 +41,7 @@ from quantbook.risk import (
     StyleExposures,
     fit_cached,
 )
-from quantbook.tables import Table, table
+from quantbook.tables import Table, Text, blank_footnote, table, unavailable_box
 
 __all__ = [
     "STYLE_LABELS",
@@ -64,9 +64,10 @@ __all__ = [
     "show_history",
     "show_month_returns",
     "show_pure_portfolios",
-    "show_unavailable_styles",
+    "show_unavailable",
     "show_volatility",
     "style_correlation",
+    "unavailable_inputs",
     "unavailable_styles",
 ]
 
@@ -426,7 +427,78 @@ def unavailable_styles(rep: RiskModelReport) -> pd.DataFrame:
     )
 
 
+def unavailable_inputs(rep: RiskModelReport) -> dict[str, str]:
+    """``{style label: reason}`` of every style this store cannot feed."""
+    return {_label(s): why for s, why in rep.exposures.unavailable.items()}
+
+
+def _blank_reason(rep: RiskModelReport, factor: str, d: pd.Timestamp) -> str:
+    """Why ``factor`` has no return for the period ending ``d`` (from the fit's own data)."""
+    res = rep.result
+    n = res.n_stocks.get(d, np.nan)
+    if not np.isfinite(n) or n == 0:
+        return "no regression (no stock in the estimation universe)"
+    if _group(factor) == "industry":
+        return "no stock of the industry in the estimation universe"
+    return "no stock with the exposure (too little history for its descriptors)"
+
+
+def _month_blanks(rep: RiskModelReport, frame: pd.DataFrame, column: str = "f") -> str:
+    """Footnote of the blank cells of a factor-per-row frame for the report month."""
+    d = rep.dates[-1]
+    by_reason: dict[str, list[str]] = {}
+    for factor in frame.index[frame[column].isna().to_numpy()]:
+        by_reason.setdefault(_blank_reason(rep, str(factor), d), []).append(_label(str(factor)))
+    return blank_footnote({", ".join(names): why for why, names in by_reason.items()})
+
+
+def _history_blanks(rep: RiskModelReport, frame: pd.DataFrame) -> str:
+    """Footnote of the blank cells of a ``month x factor`` frame of returns."""
+    reasons: dict[str, str] = {}
+    for factor in frame.columns:
+        blank = [pd.Timestamp(d) for d in frame.index[frame[factor].isna().to_numpy()]]
+        by_reason: dict[str, list[str]] = {}
+        for d in blank:
+            by_reason.setdefault(_blank_reason(rep, str(factor), d), []).append(f"{d:%Y-%m}")
+        for why, months in by_reason.items():
+            reasons[f"{_label(str(factor))} {', '.join(months)}"] = why
+    return blank_footnote(reasons)
+
+
+def _volatility_blanks(rep: RiskModelReport, frame: pd.DataFrame) -> str:
+    """Footnote of the blank volatility cells: the months of returns the window had."""
+    fr = rep.result.factor_returns
+    groups: dict[tuple[str, str], list[str]] = {}
+    for col in [c for c in frame.columns if c.startswith("vol_")]:
+        w = None if col == "vol_all" else int(col[4:-1])
+        need = 2 if w is None else max(3, w // 2)
+        head = "All months" if w is None else f"Last {w} months"
+        for factor in frame.index[frame[col].isna().to_numpy()]:
+            have = int((fr[factor] if w is None else fr[factor].iloc[-w:]).notna().sum())
+            why = f"{have} monthly returns, {need} needed"
+            groups.setdefault((head, why), []).append(_label(str(factor)))
+    return blank_footnote(
+        {f"{head} of {', '.join(names)}": why for (head, why), names in groups.items()}
+    )
+
+
+def _join(*notes: str) -> str:
+    return " ".join(n for n in notes if n)
+
+
 # -- presentation ----------------------------------------------------------------------------------
+def show_unavailable(rep: RiskModelReport) -> Text | None:
+    """One box naming each style this store cannot feed and why (None when all 15 are fed).
+
+    The model runs without them: their rows and columns are left out of every table and chart.
+    """
+    return unavailable_box(
+        rep.store.name,
+        unavailable_inputs(rep),
+        left_out="The model runs without them; they are left out of every table and chart.",
+    )
+
+
 def show_month_returns(frame: pd.DataFrame, rep: RiskModelReport, *, group: str) -> Table:
     sub = frame[frame["group"].isin(["country", "style"] if group == "style" else [group])]
     res = rep.result
@@ -437,6 +509,7 @@ def show_month_returns(frame: pd.DataFrame, rep: RiskModelReport, *, group: str)
         "t = f / stderr (WLS covariance); industry returns are relative to the market "
         "(cap-weighted industry returns sum to zero)."
     )
+    note = _join(note, _month_blanks(rep, sub))
     return table(
         sub.drop(columns=["group"]),
         title="Country and style factor returns" if group == "style" else "Industry factor returns",
@@ -452,18 +525,23 @@ def show_history(
     """Monthly factor returns (dates as rows, or as columns with ``transpose``)."""
     shown = frame.copy()
     shown.columns = [_label(str(c)) for c in shown.columns]
-    return table(shown, title=title, default=PCT, note=rep.period_note(), transpose=transpose)
+    note = _join(rep.period_note(), _history_blanks(rep, frame))
+    return table(shown, title=title, default=PCT, note=note, transpose=transpose)
 
 
 def show_volatility(frame: pd.DataFrame, rep: RiskModelReport) -> Table:
     cols = [c for c in frame.columns if c.startswith("vol_")]
     labels = {c: ("All months" if c == "vol_all" else f"Last {c[4:-1]} months") for c in cols}
+    shown = frame[frame["group"] != "industry"]
     return table(
-        frame[frame["group"] != "industry"].drop(columns=["group"]),
+        shown.drop(columns=["group"]),
         title="Annualized factor volatility (country and styles)",
         formats=dict.fromkeys(cols, PCT),
         labels={"name": "Factor", **labels},
-        note=f"Standard deviation of monthly factor returns x sqrt(12). {rep.period_note()}",
+        note=_join(
+            f"Standard deviation of monthly factor returns x sqrt(12). {rep.period_note()}",
+            _volatility_blanks(rep, shown),
+        ),
     )
 
 
@@ -521,17 +599,6 @@ def show_pure_portfolios(frame: pd.DataFrame, rep: RiskModelReport) -> Table:
             "and none to the others (the country portfolio is fully invested; style "
             "portfolios have zero net weight)."
         ),
-    )
-
-
-def show_unavailable_styles(frame: pd.DataFrame) -> Table:
-    return table(
-        frame,
-        title="Styles not available in this store",
-        labels={"name": "Style", "reason": "Reason"},
-        note="The model runs on the remaining styles."
-        if len(frame)
-        else "All 15 styles are available.",
     )
 
 
