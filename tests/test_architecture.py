@@ -76,9 +76,10 @@ def _defined_names() -> dict[str, list[tuple[str, object]]]:
 
 
 #: Names that the report contract asks of every report module (``reports/<report>.py``): one
-#: meaning, "this report's step", defined once per report: ``prepare`` (the state of the page)
-#: and ``show_unavailable`` (the page's one box of what the store cannot feed).
-REPORT_PROTOCOL = frozenset({"prepare", "show_unavailable"})
+#: meaning, "this report's step", defined once per report: ``prepare`` (the state of the page),
+#: ``unavailable_inputs`` (``{section: reason}`` of what the store cannot feed) and
+#: ``show_unavailable`` (the page's one box that names them).
+REPORT_PROTOCOL = frozenset({"prepare", "unavailable_inputs", "show_unavailable"})
 
 
 def test_public_names_have_one_meaning() -> None:
