@@ -476,6 +476,7 @@ GENERATED = (
     "root/book/reports/data.md",
     f"{MO}/index.md",
     f"{MO}/headline",
+    f"{MO}/sparkline_",  # the landing page's sparklines, generated with the pages
 )
 
 
