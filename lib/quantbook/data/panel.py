@@ -32,6 +32,7 @@ import pandas as pd
 
 from quantbook.data.calendar import DateLike
 from quantbook.data.market_rules import at_limit_down, at_limit_up, boards_for
+from quantbook.data.schema import TABLES
 from quantbook.data.store import Store
 from quantbook.errors import QuantbookError
 
@@ -48,24 +49,10 @@ __all__ = [
     "spells_on",
 ]
 
-#: Daily-bar columns: the memo reads all of them that the store has; a panel exposes these by
-#: default (optional ones the store lacks are skipped).
-DAILY_FIELDS: tuple[str, ...] = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "prev_close",
-    "volume",
-    "amount",
-    "num_trades",
-    "price_1130",
-    "float_shares",
-    "total_shares",
-    "adj_factor",
-    "is_suspended",
-    "limit_up",
-    "limit_down",
+#: Daily-bar data columns, from the schema: the memo reads all of them that the store has; a
+#: panel exposes these by default (optional ones the store lacks are skipped).
+DAILY_FIELDS: tuple[str, ...] = tuple(
+    c.name for c in TABLES["daily_bars"].columns if c.name not in ("date", "code")
 )
 
 #: The share counts behind a market cap, in order of preference: float shares, else total.
